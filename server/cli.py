@@ -1,0 +1,111 @@
+"""The `fieldbook` command: serve, migrate, demo data, users."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+
+from server.settings import get_settings
+
+
+def _run(work: Callable[[], Awaitable[Any]]) -> Any:
+    """Run one piece of async work against the configured database, then close it cleanly."""
+    from server import db
+    from server.app import bind_tables, engine_for
+
+    async def wrapped() -> Any:
+        engine = engine_for(get_settings())
+        bind_tables(engine)
+        await db.start(engine)
+        try:
+            return await work()
+        finally:
+            await db.stop(engine)
+
+    return asyncio.run(wrapped())
+
+
+async def migrate_database(quiet: bool = False) -> None:
+    import contextlib
+    import io
+
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
+        result = await run_forwards("all")
+    if not result.success:
+        raise click.ClickException(f"migration failed: {result.message}\n{out.getvalue()}")
+
+
+@click.group()
+def main() -> None:
+    """Fieldbook: the offline-first CRM for field sales."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default: $HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default: $PORT or 8000).")
+@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Serve the app with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "server.asgi:app",
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    _run(lambda: migrate_database(quiet=True))
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already holds users.")
+def demo(if_empty: bool) -> None:
+    """Load the demo teams, users and records (idempotent)."""
+    from server.demo import LOGINS, load_demo
+
+    created = _run(lambda: load_demo(if_empty=if_empty))
+    click.echo("demo data loaded" if created else "demo data already present")
+    click.echo("sign in at http://127.0.0.1:8000/ with any of these (password: fieldbook):")
+    for email, role, team in LOGINS:
+        click.echo(f"  {email:32} {role:8} {team or ''}")
+
+
+@main.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["rep", "manager", "admin"]), required=True)
+@click.option("--team", default=None, help="Team name (created if new); required for reps and managers.")
+@click.option("--name", default=None, help="Display name (default: from the e-mail).")
+def user_add(email: str, role: str, team: str | None, name: str | None) -> None:
+    """Add a user; the password is read from stdin or prompted for."""
+    from server.domain.accounts.services import UserError, add_user
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        user_id = _run(lambda: add_user(email, password, role, team, name))
+    except UserError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"added user {user_id}: {email.lower()} ({role}{', ' + team if team else ''})")

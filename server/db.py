@@ -1,0 +1,226 @@
+"""Database engines: one long-lived SQLite connection pair, or a PostgreSQL pool; write transactions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
+from piccolo.querystring import QueryString
+
+from server.settings import DatabaseSettings
+
+#: Seconds a writer waits for another process's write lock before giving up.
+BUSY_TIMEOUT_S = 10
+
+
+@dataclass
+class _LoopConnections:
+    """The connections of one event loop: aiosqlite futures belong to the loop that made them."""
+
+    reader: aiosqlite.Connection | None = None
+    writer: aiosqlite.Connection | None = None
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    open_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class PersistentTransaction(SQLiteTransaction):
+    """A transaction on the shared writer connection, holding the in-process write lock throughout."""
+
+    __slots__ = ("_lock",)
+
+    async def get_connection(self) -> aiosqlite.Connection:
+        conns = await self.engine.loop_connections()  # type: ignore[attr-defined]
+        await conns.write_lock.acquire()
+        self._lock = conns.write_lock
+        return conns.writer
+
+    async def __aenter__(self) -> SQLiteTransaction:
+        if self._parent is not None:
+            return self._parent
+        self.connection = await self.get_connection()
+        try:
+            await self.begin()
+        except BaseException:
+            # A failed BEGIN must not keep the lock, or every later write would hang.
+            self._lock.release()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception:
+                if not self._rolled_back:
+                    await self.rollback()
+            elif not self._committed and not self._rolled_back:
+                await self.commit()
+        finally:
+            self.engine.current_transaction.reset(self.context)
+            self._lock.release()
+        return exception is None
+
+
+class PersistentSQLiteEngine(SQLiteEngine):
+    """SQLite with one reader and one writer connection per event loop, instead of one per query.
+
+    Piccolo's stock engine opens a connection for every query outside a transaction, which
+    costs about ten times the query itself. Reads go to the reader (WAL lets it run beside a
+    writer); writes are serialised on the writer by an asyncio lock, and across processes by
+    SQLite's own lock with a busy timeout.
+    """
+
+    __slots__ = ("_per_loop",)
+
+    def __init__(self, path: str, **kwargs: Any) -> None:
+        super().__init__(path=path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, **kwargs)
+        self._per_loop: dict[asyncio.AbstractEventLoop, _LoopConnections] = {}
+
+    async def _open(self) -> aiosqlite.Connection:
+        connection = await aiosqlite.connect(**self.connection_kwargs)
+        connection.row_factory = dict_factory  # type: ignore[assignment]
+        for pragma in (
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA foreign_keys = ON",
+            f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}",
+        ):
+            await connection.execute(pragma)
+        return connection
+
+    async def loop_connections(self) -> _LoopConnections:
+        loop = asyncio.get_running_loop()
+        conns = self._per_loop.get(loop)
+        if conns is None:
+            conns = self._per_loop.setdefault(loop, _LoopConnections())
+        if conns.writer is None:
+            async with conns.open_lock:
+                if conns.writer is None:
+                    conns.reader = await self._open()
+                    conns.writer = await self._open()
+        return conns
+
+    async def close(self) -> None:
+        """Close this loop's connections (aiosqlite threads are not daemons: unclosed, they hang exit)."""
+        conns = self._per_loop.pop(asyncio.get_running_loop(), None)
+        if conns is None:
+            return
+        for connection in (conns.reader, conns.writer):
+            if connection is not None:
+                await connection.close()
+
+    async def get_connection(self) -> aiosqlite.Connection:
+        # Used by Piccolo for batches; a fresh connection keeps a long cursor off the shared ones.
+        connection = await aiosqlite.connect(**self.connection_kwargs)
+        connection.row_factory = dict_factory  # type: ignore[assignment]
+        return connection
+
+    async def _execute(self, connection: aiosqlite.Connection, query: str, args: list[Any]) -> list[dict]:
+        async with connection.execute(query, args) as cursor:
+            return await cursor.fetchall()  # type: ignore[return-value]
+
+    async def _run(self, query: str, args: list[Any]) -> list[dict]:
+        transaction = self.current_transaction.get()
+        if transaction:
+            return await self._execute(transaction.connection, query, args)
+        conns = await self.loop_connections()
+        if query.lstrip()[:6].upper() == "SELECT":
+            return await self._execute(conns.reader, query, args)  # type: ignore[arg-type]
+        async with conns.write_lock:
+            return await self._execute(conns.writer, query, args)  # type: ignore[arg-type]
+
+    async def run_querystring(self, querystring: QueryString, in_pool: bool = False):
+        query, args = querystring.compile_string(engine_type=self.engine_type)
+        if self.log_queries:
+            self.print_query(query_id=self.get_query_id(), query=str(querystring))
+        return await self._run(query, list(args))
+
+    async def run_ddl(self, ddl: str, in_pool: bool = False):
+        if self.log_queries:
+            self.print_query(query_id=self.get_query_id(), query=ddl)
+        return await self._run(ddl, [])
+
+    def transaction(
+        self, transaction_type: TransactionType = TransactionType.immediate, allow_nested: bool = True
+    ) -> SQLiteTransaction:
+        # IMMEDIATE by default: a deferred transaction that later writes fails under concurrency.
+        return PersistentTransaction(engine=self, transaction_type=transaction_type, allow_nested=allow_nested)
+
+
+def make_engine(settings: DatabaseSettings) -> Engine:
+    if settings.is_sqlite:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return PersistentSQLiteEngine(path=str(settings.sqlite_path))
+    if settings.url.startswith(("postgres://", "postgresql://")):
+        return PostgresEngine(config={"dsn": settings.url})
+    raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, not {settings.url!r}")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.engine_type == "sqlite"
+
+
+async def start(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=2, max_size=20)
+
+
+async def stop(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()
+    elif isinstance(engine, PersistentSQLiteEngine):
+        await engine.close()
+
+
+class WriteTransaction:
+    """Hands out change sequence numbers in commit order, so a pull cursor never skips a change."""
+
+    def __init__(self, clock: int) -> None:
+        self.start = clock
+        self.seq = clock
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
+_current_write: ContextVar[WriteTransaction | None] = ContextVar("fieldbook_write", default=None)
+
+
+async def raw(engine: Engine, sql: str, *args: Any) -> list[dict]:
+    """Run SQL with ``{}`` placeholders, inside the current transaction if there is one."""
+    return await engine.run_querystring(QueryString(sql, *args))
+
+
+@asynccontextmanager
+async def write_transaction(engine: Engine) -> AsyncIterator[WriteTransaction]:
+    """Every write to synced records runs in one of these.
+
+    Writers are serialised: SQLite by BEGIN IMMEDIATE, PostgreSQL by a row lock on the clock
+    taken first. So sequence numbers are assigned in commit order, and a reader that sees
+    change N has also seen every change below N. Nested calls join the outer transaction.
+    """
+    current = _current_write.get()
+    if current is not None:
+        yield current
+        return
+    async with engine.transaction():
+        suffix = "" if is_sqlite(engine) else " FOR UPDATE"
+        rows = await raw(engine, f"SELECT value FROM sync_clock WHERE id = 1{suffix}")
+        tx = WriteTransaction(int(rows[0]["value"]))
+        token = _current_write.set(tx)
+        try:
+            yield tx
+            if tx.seq != tx.start:
+                await raw(engine, "UPDATE sync_clock SET value = {} WHERE id = 1", tx.seq)
+        finally:
+            _current_write.reset(token)

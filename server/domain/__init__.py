@@ -1,0 +1,1 @@
+"""Domains of the Fieldbook server, one folder each."""

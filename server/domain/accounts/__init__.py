@@ -1,0 +1,1 @@
+"""Accounts: teams, users, devices, sessions and login."""

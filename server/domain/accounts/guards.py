@@ -1,0 +1,18 @@
+"""Guards of the accounts domain."""
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from server.domain.accounts.services import CurrentUser
+
+
+def requires_login(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    if not isinstance(connection.scope.get("user"), CurrentUser):
+        raise NotAuthorizedException("sign in first")
+
+
+def requires_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    requires_login(connection, handler)
+    if not connection.user.is_admin:
+        raise PermissionDeniedException("only an admin may do this")

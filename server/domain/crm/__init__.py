@@ -1,0 +1,1 @@
+"""The CRM records that sync: companies, contacts, deals, activities, tasks, approvals."""

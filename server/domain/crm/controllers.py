@@ -1,0 +1,150 @@
+"""REST controllers of the CRM records: thin, all the work is in services.
+
+No `from __future__ import annotations` here: the handlers are made per record type and
+Litestar reads their annotations at runtime.
+"""
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import Parameter
+
+from server.domain.accounts.guards import requires_login
+from server.domain.crm.services import KINDS, Kind, ListQuery, RecordService
+from server.domain.crm.tables import Activity, Contact, Deal, Task
+
+Limit = Annotated[int, Parameter(ge=1, le=200, description="page size")]
+Offset = Annotated[int, Parameter(ge=0, le=1_000_000)]
+Search = Annotated[str | None, Parameter(max_length=200, description="words to find (prefix match)")]
+MaybeId = Annotated[uuid.UUID | None, Parameter()]
+MaybeUser = Annotated[int | None, Parameter(ge=1)]
+
+
+def _controller(kind: Kind, path: str, plural: str, list_handler: Any) -> type[Controller]:
+    """The get, create, update and delete handlers of one record type, plus its list handler."""
+
+    async def get_one(self: Controller, request: Request, record_id: uuid.UUID) -> kind.answer:  # type: ignore[name-defined]
+        return await RecordService(kind, request.user).get(str(record_id))
+
+    async def create(self: Controller, request: Request, data: kind.create) -> kind.answer:  # type: ignore[name-defined]
+        return await RecordService(kind, request.user).create(data)
+
+    async def update(self: Controller, request: Request, record_id: uuid.UUID, data: kind.update) -> kind.answer:  # type: ignore[name-defined]
+        return await RecordService(kind, request.user).update(str(record_id), data)
+
+    async def remove(self: Controller, request: Request, record_id: uuid.UUID) -> None:
+        await RecordService(kind, request.user).delete(str(record_id))
+
+    return type(
+        f"{kind.name.title()}Controller",
+        (Controller,),
+        {
+            "path": path,
+            "tags": [plural],
+            "guards": [requires_login],
+            "list": get("/", operation_id=f"list_{plural}")(list_handler),
+            "get_one": get("/{record_id:uuid}", operation_id=f"get_{kind.name}")(get_one),
+            "create": post("/", operation_id=f"create_{kind.name}")(create),
+            "update": patch("/{record_id:uuid}", operation_id=f"update_{kind.name}")(update),
+            "remove": delete("/{record_id:uuid}", operation_id=f"delete_{kind.name}", status_code=204)(remove),
+        },
+    )
+
+
+def _query(q: str | None, limit: int, offset: int, *filters: Any) -> ListQuery:
+    return ListQuery(q=q, limit=limit, offset=offset, filters=[f for f in filters if f is not None])
+
+
+def _eq(column: Any, value: Any) -> Any:
+    return None if value is None else column == value
+
+
+async def list_companies(self: Controller, request: Request, q: Search = None, limit: Limit = 50, offset: Offset = 0) -> dict:
+    return await RecordService(KINDS["company"], request.user).list(_query(q, limit, offset))
+
+
+async def list_contacts(
+    self: Controller, request: Request, q: Search = None, limit: Limit = 50, offset: Offset = 0, company: MaybeId = None
+) -> dict:
+    return await RecordService(KINDS["contact"], request.user).list(_query(q, limit, offset, _eq(Contact.company, company)))
+
+
+async def list_deals(
+    self: Controller,
+    request: Request,
+    q: Search = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    owner: MaybeUser = None,
+    stage: Annotated[str | None, Parameter(pattern="^(lead|qualified|proposal|negotiation|won|lost)$")] = None,
+    company: MaybeId = None,
+    contact: MaybeId = None,
+    close_before: dt.date | None = None,
+) -> dict:
+    filters = (
+        _eq(Deal.owner, owner),
+        _eq(Deal.stage, stage),
+        _eq(Deal.company, company),
+        _eq(Deal.contact, contact),
+        None if close_before is None else Deal.expected_close < close_before,
+    )
+    return await RecordService(KINDS["deal"], request.user).list(_query(q, limit, offset, *filters))
+
+
+async def list_activities(
+    self: Controller,
+    request: Request,
+    q: Search = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    owner: MaybeUser = None,
+    kind: Annotated[str | None, Parameter(pattern="^(visit|call|meeting|note)$")] = None,
+    contact: MaybeId = None,
+    company: MaybeId = None,
+    deal: MaybeId = None,
+    after: dt.datetime | None = None,
+    before: dt.datetime | None = None,
+) -> dict:
+    filters = (
+        _eq(Activity.owner, owner),
+        _eq(Activity.kind, kind),
+        _eq(Activity.contact, contact),
+        _eq(Activity.company, company),
+        _eq(Activity.deal, deal),
+        None if after is None else Activity.occurred_at >= after,
+        None if before is None else Activity.occurred_at < before,
+    )
+    return await RecordService(KINDS["activity"], request.user).list(_query(q, limit, offset, *filters))
+
+
+async def list_tasks(
+    self: Controller,
+    request: Request,
+    q: Search = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    assignee: MaybeUser = None,
+    owner: MaybeUser = None,
+    done: bool | None = None,
+    due_before: dt.datetime | None = None,
+    related_id: MaybeId = None,
+) -> dict:
+    filters = (
+        _eq(Task.assignee, assignee),
+        _eq(Task.owner, owner),
+        None if done is None else (Task.done_at.is_not_null() if done else Task.done_at.is_null()),
+        None if due_before is None else Task.due_at < due_before,
+        _eq(Task.related_id, related_id),
+    )
+    return await RecordService(KINDS["task"], request.user).list(_query(q, limit, offset, *filters))
+
+
+CompanyController = _controller(KINDS["company"], "/api/v1/companies", "companies", list_companies)
+ContactController = _controller(KINDS["contact"], "/api/v1/contacts", "contacts", list_contacts)
+DealController = _controller(KINDS["deal"], "/api/v1/deals", "deals", list_deals)
+ActivityController = _controller(KINDS["activity"], "/api/v1/activities", "activities", list_activities)
+TaskController = _controller(KINDS["task"], "/api/v1/tasks", "tasks", list_tasks)
+
+CONTROLLERS = [CompanyController, ContactController, DealController, ActivityController, TaskController]

@@ -1,0 +1,546 @@
+"""Every read and write of a synced record: visibility, write rules, and one merge for all writers.
+
+A REST write is an edit by the server's replica "s" (SYNC.md); sync pushes merge phone states
+through the same `store`. The queryable columns always hold the visible values of the state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from piccolo.columns import Column
+from piccolo.columns.combination import And, Or, Where, WhereRaw
+from piccolo.engine.base import Engine
+from piccolo.table import Table
+
+import sync
+from server.db import WriteTransaction, is_sqlite, write_transaction
+from server.domain.accounts.services import CurrentUser
+from server.domain.accounts.tables import Team, User
+from server.domain.crm import schemas
+from server.domain.crm.tables import Activity, Approval, Company, Contact, Deal, SearchEntry, Task
+
+SERVER_REPLICA = "s"
+
+
+class FieldErrors(Exception):
+    """One or more fields are wrong; each pair is (field, message)."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
+        self.errors = errors
+
+
+class NotVisible(Exception):
+    """No such record, or not one this user may see (indistinguishable on purpose)."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _parse_dt(value: Any) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _parse_date(value: Any) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(value)
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(value)
+
+
+def _first(values: list[str] | None) -> str:
+    return values[0] if values else ""
+
+
+def _digits(phone: str) -> str:
+    return re.sub(r"\D", "", phone)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What differs between record types; everything else is shared."""
+
+    name: str
+    table: type[Table]
+    fields: type[msgspec.Struct]
+    create: type[msgspec.Struct]
+    update: type[msgspec.Struct]
+    answer: type[msgspec.Struct]
+    #: "team": the record belongs to a team; "owner": to a user (and so their team);
+    #: "task": to its owner and its assignee.
+    scope: str
+    #: Fields holding the id of another record, and that record's type.
+    refs: dict[str, str]
+    #: Column values from the visible values (already valid).
+    columns: Callable[[dict[str, Any]], dict[str, Any]]
+    #: Words search matches, from the visible values and the names of referenced records.
+    words: Callable[[dict[str, Any], dict[str, str]], Iterable[str]]
+    order_by: tuple[Column, bool]  # column, ascending
+    field_names: tuple[str, ...] = field(default=())
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        spec = msgspec.structs.fields(self.fields)
+        object.__setattr__(self, "field_names", tuple(f.name for f in spec))
+        object.__setattr__(
+            self,
+            "defaults",
+            {f.name: msgspec.to_builtins(f.default) for f in spec if f.default is not msgspec.NODEFAULT},
+        )
+
+
+KINDS: dict[str, Kind] = {
+    "company": Kind(
+        name="company",
+        table=Company,
+        fields=schemas.CompanyFields,
+        create=schemas.CompanyCreate,
+        update=schemas.CompanyUpdate,
+        answer=schemas.Company,
+        scope="team",
+        refs={},
+        columns=lambda v: {
+            "team": v.get("team"),
+            "name": v.get("name", ""),
+            "phone": v.get("phone", ""),
+            "email": v.get("email", ""),
+            "website": v.get("website", ""),
+            "address": v.get("address", ""),
+            "latitude": v.get("latitude"),
+            "longitude": v.get("longitude"),
+        },
+        words=lambda v, names: (v.get("name", ""), v.get("phone", ""), _digits(v.get("phone", "")), v.get("email", ""), v.get("website", ""), v.get("address", "")),
+        order_by=(Company.name, True),
+    ),
+    "contact": Kind(
+        name="contact",
+        table=Contact,
+        fields=schemas.ContactFields,
+        create=schemas.ContactCreate,
+        update=schemas.ContactUpdate,
+        answer=schemas.Contact,
+        scope="team",
+        refs={"company": "company"},
+        columns=lambda v: {
+            "team": v.get("team"),
+            "name": v.get("name", ""),
+            "title": v.get("title", ""),
+            "company": _uuid(v.get("company")),
+            "phone": _first(v.get("phones")),
+            "email": _first(v.get("emails")),
+            "latitude": v.get("latitude"),
+            "longitude": v.get("longitude"),
+        },
+        words=lambda v, names: (
+            v.get("name", ""),
+            v.get("title", ""),
+            names.get("company", ""),
+            *v.get("emails", []),
+            *v.get("phones", []),
+            *(_digits(p) for p in v.get("phones", [])),
+            *v.get("tags", []),
+        ),
+        order_by=(Contact.name, True),
+    ),
+    "deal": Kind(
+        name="deal",
+        table=Deal,
+        fields=schemas.DealFields,
+        create=schemas.DealCreate,
+        update=schemas.DealUpdate,
+        answer=schemas.Deal,
+        scope="owner",
+        refs={"company": "company", "contact": "contact"},
+        columns=lambda v: {
+            "owner": v.get("owner"),
+            "title": v.get("title", ""),
+            "company": _uuid(v.get("company")),
+            "contact": _uuid(v.get("contact")),
+            "stage": v.get("stage", "lead"),
+            "amount": v.get("amount"),
+            "currency": v.get("currency", "EUR"),
+            "expected_close": _parse_date(v.get("expected_close")),
+        },
+        words=lambda v, names: (v.get("title", ""), names.get("company", ""), names.get("contact", "")),
+        order_by=(Deal.updated_at, False),
+    ),
+    "activity": Kind(
+        name="activity",
+        table=Activity,
+        fields=schemas.ActivityFields,
+        create=schemas.ActivityCreate,
+        update=schemas.ActivityUpdate,
+        answer=schemas.Activity,
+        scope="owner",
+        refs={"contact": "contact", "company": "company", "deal": "deal"},
+        columns=lambda v: {
+            "owner": v.get("owner"),
+            "kind": v.get("kind", "note"),
+            "occurred_at": _parse_dt(v.get("occurred_at")),
+            "contact": _uuid(v.get("contact")),
+            "company": _uuid(v.get("company")),
+            "deal": _uuid(v.get("deal")),
+        },
+        words=lambda v, names: (v.get("notes", ""), v.get("outcome", ""), names.get("contact", ""), names.get("company", "")),
+        order_by=(Activity.occurred_at, False),
+    ),
+    "task": Kind(
+        name="task",
+        table=Task,
+        fields=schemas.TaskFields,
+        create=schemas.TaskCreate,
+        update=schemas.TaskUpdate,
+        answer=schemas.Task,
+        scope="task",
+        refs={},
+        columns=lambda v: {
+            "owner": v.get("owner"),
+            "assignee": v.get("assignee"),
+            "title": v.get("title", ""),
+            "due_at": _parse_dt(v.get("due_at")),
+            "remind_at": _parse_dt(v.get("remind_at")),
+            "done_at": _parse_dt(v.get("done_at")),
+            "related_type": v.get("related_type"),
+            "related_id": _uuid(v.get("related_id")),
+        },
+        words=lambda v, names: (v.get("title", ""), v.get("notes", "")),
+        order_by=(Task.due_at, True),
+    ),
+    "approval": Kind(
+        name="approval",
+        table=Approval,
+        fields=schemas.ApprovalFields,
+        create=schemas.ApprovalCreate,
+        update=schemas.ApprovalUpdate,
+        answer=schemas.Approval,
+        scope="owner",
+        refs={"deal": "deal"},
+        columns=lambda v: {
+            "owner": v.get("owner"),
+            "deal": _uuid(v.get("deal")),
+            "status": v.get("status", "pending"),
+            "decided_by": v.get("decided_by"),
+        },
+        words=lambda v, names: (v.get("reason", ""), v.get("comment", ""), names.get("deal", "")),
+        order_by=(Approval.updated_at, False),
+    ),
+}
+
+#: The field of each referenced type whose text search shows for a reference.
+_NAME_FIELD = {"company": "name", "contact": "name", "deal": "title"}
+
+
+# -- visibility ----------------------------------------------------------------
+
+
+def visibility(kind: Kind, user: CurrentUser) -> Where | And | Or | None:
+    """The rows of `kind` this user may see, as a where clause (None: all of them)."""
+    table = kind.table
+    if user.is_admin:
+        return None
+    if kind.scope == "team":
+        return table.team == user.team  # type: ignore[attr-defined]
+    if kind.scope == "owner":
+        if user.is_manager:
+            return table.owner.team == user.team  # type: ignore[attr-defined]
+        return table.owner == user.id  # type: ignore[attr-defined]
+    if user.is_manager:
+        return (table.owner.team == user.team) | (table.assignee.team == user.team)  # type: ignore[attr-defined]
+    return (table.owner == user.id) | (table.assignee == user.id)  # type: ignore[attr-defined]
+
+
+def _where(*clauses: Any) -> Any:
+    present = [c for c in clauses if c is not None]
+    if not present:
+        return None
+    out = present[0]
+    for clause in present[1:]:
+        out = out & clause
+    return out
+
+
+async def _visible_row(kind: Kind, user: CurrentUser, record_id: str, *, include_deleted: bool = False) -> dict | None:
+    table = kind.table
+    query = table.select(table.id, table.state, table.deleted, table.updated_at)
+    where = _where(table.id == record_id, visibility(kind, user), None if include_deleted else table.deleted == False)  # noqa: E712
+    rows = await query.where(where).limit(1)
+    return rows[0] if rows else None
+
+
+async def is_visible(kind_name: str, user: CurrentUser, record_id: str) -> bool:
+    return await _visible_row(KINDS[kind_name], user, record_id) is not None
+
+
+# -- answers ---------------------------------------------------------------------
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return value.isoformat()
+
+
+def answer(kind: Kind, state: sync.Record, updated_at: Any) -> dict[str, Any]:
+    """The API's view of a record: its visible values, with defaults for fields never written."""
+    shown = sync.visible(state)
+    out: dict[str, Any] = {"id": state.id}
+    for name in kind.field_names:
+        out[name] = shown[name] if name in shown else kind.defaults.get(name)
+    out["updated_at"] = _iso(updated_at)
+    out["conflicts"] = sorted(k for k in sync.conflicts(state) if k in kind.field_names or k == "deleted")
+    return out
+
+
+def decode_state(raw: str | bytes) -> sync.Record:
+    return msgspec.json.decode(raw, type=sync.Record)
+
+
+# -- write rules -------------------------------------------------------------------
+
+
+async def _team_of(user_id: int) -> tuple[bool, int | None]:
+    row = await User.select(User.team).where((User.id == user_id) & (User.active == True)).first()  # noqa: E712
+    return (row is not None, row["team"] if row else None)
+
+
+async def check_write(kind: Kind, user: CurrentUser, values: dict[str, Any], written: Iterable[str]) -> list[tuple[str, str]]:
+    """Errors in the written fields of a record whose visible values would become `values`.
+
+    Write rules follow visibility: nobody may write a record into a place they cannot see,
+    nor point it at a record they cannot see.
+    """
+    errors: list[tuple[str, str]] = []
+    written = set(written)
+    if kind.scope == "team" and "team" in written:
+        team = values.get("team")
+        if team is None:
+            errors.append(("team", "a team is required"))
+        elif not user.is_admin and team != user.team:
+            errors.append(("team", "you may only write records of your own team"))
+        elif user.is_admin and not await Team.exists().where(Team.id == team):
+            errors.append(("team", f"no team {team}"))
+    for person in ("owner", "assignee"):
+        if person not in written or person not in kind.field_names:
+            continue
+        who = values.get(person)
+        if who is None:
+            errors.append((person, f"{person} is required"))
+            continue
+        exists, team = await _team_of(who)
+        if not exists:
+            errors.append((person, f"no active user {who}"))
+        elif user.is_admin:
+            continue
+        elif person == "owner" and kind.scope == "owner" and not user.is_manager and who != user.id:
+            errors.append((person, "a rep may only own their own records"))
+        elif person == "owner" and kind.scope == "task" and who != user.id and not user.is_manager:
+            errors.append((person, "a rep may only create tasks as themselves"))
+        elif team != user.team:
+            errors.append((person, "that user is not in your team"))
+    for name, ref_type in kind.refs.items():
+        ref = values.get(name)
+        if name in written and ref is not None and not await is_visible(ref_type, user, ref):
+            errors.append((name, f"no {ref_type} {ref} that you can see"))
+    if kind.name == "task" and ({"related_type", "related_id"} & written):
+        rtype, rid = values.get("related_type"), values.get("related_id")
+        if (rtype is None) != (rid is None):
+            errors.append(("related_id", "related_type and related_id go together"))
+        elif rtype is not None and not await is_visible(rtype, user, rid):
+            errors.append(("related_id", f"no {rtype} {rid} that you can see"))
+    return errors
+
+
+def _scope_defaults(kind: Kind, user: CurrentUser, given: dict[str, Any]) -> dict[str, Any]:
+    """Fill the owner, assignee or team a writer left out with the writer themselves."""
+    out = dict(given)
+    if kind.scope == "team" and out.get("team") is None and user.team is not None:
+        out["team"] = user.team
+    if "owner" in kind.field_names and out.get("owner") is None:
+        out["owner"] = user.id
+    if kind.scope == "task" and out.get("assignee") is None:
+        out["assignee"] = user.id
+    return out
+
+
+# -- storing -------------------------------------------------------------------------
+
+
+async def _reference_names(kind: Kind, values: dict[str, Any]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for name, ref_type in kind.refs.items():
+        ref = values.get(name)
+        if ref is None:
+            continue
+        table = KINDS[ref_type].table
+        column = getattr(table, _NAME_FIELD[ref_type])
+        row = await table.select(column).where(table.id == ref).first()
+        if row:
+            names[name] = row[_NAME_FIELD[ref_type]]
+    return names
+
+
+async def _index(kind: Kind, record_id: str, values: dict[str, Any], deleted: bool) -> None:
+    await SearchEntry.delete().where(SearchEntry.record_id == record_id)
+    if deleted:
+        return
+    words = " ".join(w for w in kind.words(values, await _reference_names(kind, values)) if w)
+    await SearchEntry.insert(SearchEntry(record_type=kind.name, record_id=record_id, body=words))
+
+
+async def _reindex_referrers(kind: Kind, record_id: str) -> None:
+    """A renamed company or contact changes the search text of the records naming it."""
+    for other in KINDS.values():
+        for name, ref_type in other.refs.items():
+            if ref_type != kind.name:
+                continue
+            column = getattr(other.table, name)
+            rows = await other.table.select(other.table.id, other.table.state).where(
+                (column == record_id) & (other.table.deleted == False)  # noqa: E712
+            )
+            for row in rows:
+                await _index(other, str(row["id"]), sync.visible(decode_state(row["state"])), False)
+
+
+async def store(kind: Kind, state: sync.Record, tx: WriteTransaction, existed: dict | None) -> dict[str, Any]:
+    """Write a merged state and the visible values it implies; returns the API answer."""
+    values = sync.visible(state)
+    deleted = sync.is_deleted(state)
+    at = dt.datetime.now(dt.timezone.utc)
+    row = {
+        "state": msgspec.json.encode(state).decode(),
+        "seq": tx.next_seq(),
+        "deleted": deleted,
+        "updated_at": at,
+        **kind.columns(values),
+    }
+    table = kind.table
+    if existed is None:
+        await table.insert(table(id=uuid.UUID(state.id), created_at=at, **row))
+    else:
+        await table.update({getattr(table, k): v for k, v in row.items()}).where(table.id == state.id)
+    await _index(kind, state.id, values, deleted)
+    if existed is not None and kind.name in _NAME_FIELD:
+        before = sync.visible(decode_state(existed["state"]))
+        if before.get(_NAME_FIELD[kind.name]) != values.get(_NAME_FIELD[kind.name]) or deleted:
+            await _reindex_referrers(kind, state.id)
+    return answer(kind, state, at)
+
+
+# -- the REST service -----------------------------------------------------------------
+
+
+@dataclass
+class ListQuery:
+    q: str | None = None
+    limit: int = 50
+    offset: int = 0
+    filters: list[Any] = field(default_factory=list)
+
+
+def _search_clause(engine: Engine, text: str) -> WhereRaw | None:
+    words = re.findall(r"\w+", text.lower())[:8]
+    if not words:
+        return None
+    if is_sqlite(engine):
+        match = " ".join(f'"{w}"*' for w in words)
+        return WhereRaw(
+            "id IN (SELECT record_id FROM search_entry WHERE id IN"
+            " (SELECT rowid FROM search_fts WHERE search_fts MATCH {}))",
+            match,
+        )
+    match = " & ".join(f"{w}:*" for w in words)
+    return WhereRaw(
+        "id IN (SELECT record_id FROM search_entry"
+        " WHERE to_tsvector('simple', body) @@ to_tsquery('simple', {}))",
+        match,
+    )
+
+
+class RecordService:
+    """Create, read, update, delete and list one kind of record for one user."""
+
+    def __init__(self, kind: Kind, user: CurrentUser) -> None:
+        self.kind = kind
+        self.user = user
+        self.table = kind.table
+        self.engine = kind.table._meta.db
+
+    async def list(self, query: ListQuery) -> dict[str, Any]:
+        table = self.table
+        where = _where(
+            table.deleted == False,  # noqa: E712
+            visibility(self.kind, self.user),
+            _search_clause(self.engine, query.q) if query.q else None,
+            *query.filters,
+        )
+        column, ascending = self.kind.order_by
+        rows_query = table.select(table.id, table.state, table.updated_at).where(where)
+        rows_query = rows_query.order_by(column, ascending=ascending).order_by(table.id)
+        rows = await rows_query.limit(query.limit).offset(query.offset)
+        total = await table.count().where(where)
+        items = [answer(self.kind, decode_state(r["state"]), r["updated_at"]) for r in rows]
+        end = query.offset + len(items)
+        return {
+            "items": items,
+            "total": total,
+            "limit": query.limit,
+            "offset": query.offset,
+            "next_offset": end if end < total else None,
+        }
+
+    async def get(self, record_id: str) -> dict[str, Any]:
+        row = await _visible_row(self.kind, self.user, record_id)
+        if row is None:
+            raise NotVisible(record_id)
+        return answer(self.kind, decode_state(row["state"]), row["updated_at"])
+
+    async def _edit(self, record_id: str, changes: dict[str, Any] | None, *, creating: bool) -> dict[str, Any]:
+        """One edit by the server's replica, read-modify-write inside a serialised transaction."""
+        async with write_transaction(self.engine) as tx:
+            existed = await _visible_row(self.kind, self.user, record_id, include_deleted=True)
+            if creating:
+                if existed is not None or await self.table.exists().where(self.table.id == record_id):
+                    raise FieldErrors([("id", f"a record with id {record_id} already exists")])
+                state = sync.new(self.kind.name, record_id)
+            else:
+                if existed is None or existed["deleted"]:
+                    raise NotVisible(record_id)
+                state = decode_state(existed["state"])
+            if changes is None:
+                new_state = sync.delete(state, SERVER_REPLICA, now_ms())
+            else:
+                values = {**self.kind.defaults, **sync.visible(state), **changes}
+                errors = await check_write(self.kind, self.user, values, changes)
+                if errors:
+                    raise FieldErrors(errors)
+                new_state = sync.edit(state, SERVER_REPLICA, changes, now_ms())
+            return await store(self.kind, new_state, tx, existed)
+
+    async def create(self, data: msgspec.Struct) -> dict[str, Any]:
+        given = msgspec.to_builtins(data)
+        record_id = given.pop("id", None) or str(uuid.uuid4())
+        # A create writes every field, defaults included, so every replica sees one full state.
+        changes = _scope_defaults(self.kind, self.user, given)
+        return await self._edit(record_id, changes, creating=True)
+
+    async def update(self, record_id: str, data: msgspec.Struct) -> dict[str, Any]:
+        changes = {k: v for k, v in msgspec.to_builtins(data).items()}
+        if not changes:
+            raise FieldErrors([("body", "no fields to change")])
+        for person in ("owner", "assignee", "team"):
+            if person in changes and changes[person] is None:
+                raise FieldErrors([(person, f"{person} cannot be emptied")])
+        return await self._edit(record_id, changes, creating=False)
+
+    async def delete(self, record_id: str) -> None:
+        await self._edit(record_id, None, creating=False)
