@@ -23,7 +23,7 @@ from server.domain.accounts.controllers import AuthController, LoginPageControll
 from server.domain.accounts.middleware import SessionUserMiddleware
 from server.domain.crm.controllers import CONTROLLERS as CRM_CONTROLLERS
 from server.domain.crm.services import FieldErrors, NotVisible
-from server.settings import PROJECT_ROOT, Settings, get_settings
+from server.settings import PROJECT_ROOT, DatabaseSettings, Settings, get_settings
 
 log = logging.getLogger("fieldbook")
 
@@ -91,16 +91,24 @@ def engine_for(settings: Settings) -> Engine:
     from server import piccolo_conf
 
     if settings.database == get_settings().database:
-        return piccolo_conf.DB
-    return db.make_engine(settings.database)
+        return piccolo_conf.CONFIGURED_DB
+    if settings.database not in _engines:
+        _engines[settings.database] = db.make_engine(settings.database)
+    return _engines[settings.database]
+
+
+_engines: dict[DatabaseSettings, Engine] = {}
 
 
 def bind_tables(engine: Engine) -> None:
     from server import piccolo_conf
     from server.piccolo_app import TABLES
 
+    from piccolo.apps.migrations.tables import Migration
+
     piccolo_conf.DB = engine
-    for table in TABLES:
+    # Piccolo's own record of applied migrations caches its engine too.
+    for table in (*TABLES, Migration):
         table._meta.db = engine
 
 

@@ -5,6 +5,7 @@ from piccolo.conf.apps import AppRegistry
 from server.db import make_engine
 from server.settings import get_settings
 
-DB = make_engine(get_settings().database)
+#: The engine of the configured DATABASE_URL; `DB` is what Piccolo uses and tests may rebind it.
+CONFIGURED_DB = DB = make_engine(get_settings().database)
 
 APP_REGISTRY = AppRegistry(apps=["server.piccolo_app"])

@@ -4,8 +4,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+#: Phones' keyboards add stray spaces; sign-in strips them rather than refusing.
 Email = Annotated[
-    str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="an e-mail address")
+    str,
+    msgspec.Meta(min_length=3, max_length=320, pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$", description="an e-mail address"),
 ]
 Role = Literal["rep", "manager", "admin"]
 
