@@ -38,6 +38,16 @@ class FieldErrors(Exception):
         self.errors = errors
 
 
+def field_error(error: msgspec.ValidationError) -> tuple[str, str]:
+    """(field, message) from msgspec's "Expected `int`, got `str` - at `$.owner`"."""
+    message, _, where = str(error).partition(" - at `$")
+    path = where.rstrip("`").lstrip(".")
+    if not path:
+        unknown = re.search(r"(?:unknown|missing required) field `([^`]+)`", message)
+        path = unknown.group(1) if unknown else "body"
+    return path.split("[")[0].split(".")[0] or "body", message
+
+
 class NotVisible(Exception):
     """No such record, or not one this user may see (indistinguishable on purpose)."""
 
@@ -393,7 +403,10 @@ async def _index(kind: Kind, record_id: str, values: dict[str, Any], deleted: bo
     await SearchEntry.delete().where(SearchEntry.record_id == record_id)
     if deleted:
         return
-    words = " ".join(w for w in kind.words(values, await _reference_names(kind, values)) if w)
+    text = " ".join(w for w in kind.words(values, await _reference_names(kind, values)) if w)
+    # Split on everything but letters and digits, as queries are, so that PostgreSQL's parser
+    # cannot keep "ada@example.test" whole where SQLite's would find "example".
+    words = " ".join(re.findall(r"\w+", text.lower()))
     await SearchEntry.insert(SearchEntry(record_type=kind.name, record_id=record_id, body=words))
 
 

@@ -1,0 +1,52 @@
+# Fieldbook: `make run` serves the app, `make test` runs every test. Both work on a fresh Debian 12.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-server test-sync soak bench migrate demo system-packages clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## Serve on http://127.0.0.1:8000 after migrating the embedded SQLite database and loading demo data when empty.
+run: $(STAMP)
+	$(BIN)/fieldbook migrate
+	$(BIN)/fieldbook demo --if-empty
+	$(BIN)/fieldbook serve
+
+migrate: $(STAMP)
+	$(BIN)/fieldbook migrate
+
+demo: $(STAMP)
+	$(BIN)/fieldbook demo
+
+## What the tests need from Debian: PostgreSQL (a throwaway server per run) and Chromium.
+system-packages:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing PostgreSQL from Debian's packages"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+## Every test: sync core, server on SQLite and PostgreSQL.
+test: $(STAMP) system-packages
+	$(BIN)/python -m pytest -q
+
+test-sync: $(STAMP)
+	$(BIN)/python -m pytest -q tests/sync
+
+test-server: $(STAMP) system-packages
+	$(BIN)/python -m pytest -q tests/server
+
+## A long randomised run of the sync property tests.
+soak: $(STAMP)
+	FIELDBOOK_SOAK=1 $(BIN)/python -m pytest -q tests/sync/test_properties.py
+
+bench: $(STAMP)
+	$(BIN)/python bench/api_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
