@@ -23,6 +23,7 @@ from server.domain.accounts.controllers import AuthController, LoginPageControll
 from server.domain.accounts.middleware import SessionUserMiddleware
 from server.domain.crm.controllers import CONTROLLERS as CRM_CONTROLLERS
 from server.domain.crm.services import FieldErrors, NotVisible
+from server.domain.syncing.controllers import SyncController
 from server.settings import PROJECT_ROOT, DatabaseSettings, Settings, get_settings
 
 log = logging.getLogger("fieldbook")
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuthController,
             LoginPageController,
             *CRM_CONTROLLERS,
+            SyncController,
             create_static_files_router(path="/static", directories=[PROJECT_ROOT / "pwa"], include_in_schema=False),
         ],
         dependencies={"settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True)},

@@ -22,6 +22,9 @@ ShortText = Annotated[str, Meta(max_length=200)]
 LongText = Annotated[str, Meta(max_length=20000)]
 Email = Annotated[str, Meta(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Phone = Annotated[str, Meta(max_length=40, pattern=r"^\+?[0-9][0-9 ()./-]{2,38}$")]
+#: The same, or empty for "none".
+MaybeEmail = Annotated[str, Meta(max_length=320, pattern=r"^([^@\s]+@[^@\s]+\.[^@\s]+)?$")]
+MaybePhone = Annotated[str, Meta(max_length=40, pattern=r"^(\+?[0-9][0-9 ()./-]{2,38})?$")]
 Url = Annotated[str, Meta(max_length=300, pattern=r"^(https?://\S+)?$")]
 Tag = Annotated[str, Meta(min_length=1, max_length=50)]
 Latitude = Annotated[float, Meta(ge=-90, le=90)]
@@ -41,8 +44,8 @@ ApprovalStatus = Literal["pending", "approved", "rejected", "stale"]
 class CompanyFields(Struct, kw_only=True, forbid_unknown_fields=True):
     name: Name
     team: UserId | None = None  #: defaults to the writer's team
-    phone: Phone | Literal[""] = ""
-    email: Email | Literal[""] = ""
+    phone: MaybePhone = ""
+    email: MaybeEmail = ""
     website: Url = ""
     address: LongText = ""
     latitude: Latitude | None = None

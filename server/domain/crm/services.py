@@ -25,7 +25,7 @@ from server.db import WriteTransaction, is_sqlite, write_transaction
 from server.domain.accounts.services import CurrentUser
 from server.domain.accounts.tables import Team, User
 from server.domain.crm import schemas
-from server.domain.crm.tables import Activity, Approval, Company, Contact, Deal, SearchEntry, Task
+from server.domain.crm.tables import Activity, Approval, AudienceChange, Company, Contact, Deal, SearchEntry, Task
 
 SERVER_REPLICA = "s"
 
@@ -105,7 +105,11 @@ class Kind:
         object.__setattr__(
             self,
             "defaults",
-            {f.name: msgspec.to_builtins(f.default) for f in spec if f.default is not msgspec.NODEFAULT},
+            {
+                f.name: msgspec.to_builtins(f.default if f.default is not msgspec.NODEFAULT else f.default_factory())
+                for f in spec
+                if f.default is not msgspec.NODEFAULT or f.default_factory is not msgspec.NODEFAULT
+            },
         )
 
 
@@ -442,11 +446,34 @@ async def store(kind: Kind, state: sync.Record, tx: WriteTransaction, existed: d
     else:
         await table.update({getattr(table, k): v for k, v in row.items()}).where(table.id == state.id)
     await _index(kind, state.id, values, deleted)
-    if existed is not None and kind.name in _NAME_FIELD:
+    if existed is not None:
         before = sync.visible(decode_state(existed["state"]))
-        if before.get(_NAME_FIELD[kind.name]) != values.get(_NAME_FIELD[kind.name]) or deleted:
+        if any(before.get(f) != values.get(f) for f in _SCOPE_FIELDS):
+            await log_audience_change(kind, state.id, before, row["seq"])
+        if kind.name in _NAME_FIELD and (before.get(_NAME_FIELD[kind.name]) != values.get(_NAME_FIELD[kind.name]) or deleted):
             await _reindex_referrers(kind, state.id)
     return answer(kind, state, at)
+
+
+_SCOPE_FIELDS = ("team", "owner", "assignee")
+
+
+async def log_audience_change(kind: Kind, record_id: str, before: dict[str, Any], seq: int) -> None:
+    """Remember who could see the record before this change, for pull's `gone`."""
+    owner, assignee = before.get("owner"), before.get("assignee")
+    team = before.get("team") if kind.scope == "team" else (await _team_of(owner))[1] if owner else None
+    assignee_team = (await _team_of(assignee))[1] if assignee else None
+    await AudienceChange.insert(
+        AudienceChange(
+            seq=seq,
+            record_type=kind.name,
+            record_id=record_id,
+            prev_team=team,
+            prev_owner=owner,
+            prev_assignee=assignee,
+            prev_assignee_team=assignee_team,
+        )
+    )
 
 
 # -- the REST service -----------------------------------------------------------------

@@ -126,3 +126,18 @@ SYNCED_TABLES: dict[str, type[Table]] = {
     "task": Task,
     "approval": Approval,
 }
+
+
+class AudienceChange(Table, tablename="audience_change"):
+    """Who could see a record before its team, owner or assignee changed: pull's `gone` list is
+    the records whose old audience held the puller and whose new one does not."""
+
+    id = Serial(primary_key=True)
+    seq = BigInt(index=True)  #: the change that moved the record
+    record_type = Varchar(length=16)
+    record_id = UUID()
+    #: The record's team before: its own for companies and contacts, its owner's otherwise.
+    prev_team = Integer(null=True, default=None)
+    prev_owner = Integer(null=True, default=None)
+    prev_assignee = Integer(null=True, default=None)
+    prev_assignee_team = Integer(null=True, default=None)

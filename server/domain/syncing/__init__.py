@@ -1,0 +1,1 @@
+"""Sync endpoints of shared/SYNC.md: devices, push and pull."""

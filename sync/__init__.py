@@ -1,0 +1,65 @@
+"""Fieldbook sync core: version vectors, the record merge and the wire format."""
+
+from sync import record, vv, wire
+from sync.record import (
+    DELETED,
+    authorship_errors,
+    conflicts,
+    delete,
+    delete_conflict,
+    edit,
+    is_deleted,
+    merge,
+    new,
+    new_siblings,
+    visible,
+)
+from sync.vv import VV, Order, compare, increment, seen
+from sync.vv import merge as merge_vv
+from sync.wire import (
+    RECORD_TYPES,
+    DeviceCreate,
+    DeviceCreated,
+    FieldError,
+    PullPage,
+    PushBody,
+    PushResponse,
+    PushResult,
+    Record,
+    Ref,
+    Sibling,
+)
+
+__all__ = [
+    "DELETED",
+    "RECORD_TYPES",
+    "VV",
+    "DeviceCreate",
+    "DeviceCreated",
+    "FieldError",
+    "Order",
+    "PullPage",
+    "PushBody",
+    "PushResponse",
+    "PushResult",
+    "Record",
+    "Ref",
+    "Sibling",
+    "authorship_errors",
+    "compare",
+    "conflicts",
+    "delete",
+    "delete_conflict",
+    "edit",
+    "increment",
+    "is_deleted",
+    "merge",
+    "merge_vv",
+    "new",
+    "new_siblings",
+    "record",
+    "seen",
+    "visible",
+    "vv",
+    "wire",
+]

@@ -1,0 +1,275 @@
+"""The record merge of SYNC.md: pure functions from record states to record states."""
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgspec
+
+from sync import vv as vvs
+from sync.wire import FIELD_PATTERN, RECORD_TYPES, REPLICA_PATTERN, Record, Sibling
+
+DELETED = "deleted"
+
+Dot = tuple[str, int]
+
+_REPLICA = re.compile(REPLICA_PATTERN)
+_FIELD = re.compile(FIELD_PATTERN)
+
+
+# -- canonical form ---------------------------------------------------------
+# Every function returns canonical states: vv keys sorted with no zero
+# entries, field names sorted, fields without siblings omitted, siblings
+# sorted by dot. Equal states are then equal Structs and encode to equal bytes.
+
+
+def _pick(x: Sibling, y: Sibling) -> Sibling:
+    # Honest replicas never write two different siblings under one dot (the
+    # server rejects it), but if bad data ever holds two, every replica must
+    # still keep the same one whatever order it merges in: take the greater
+    # (t, JSON text of the value). Python's == cannot decide this: 1 == True.
+    if x is y:
+        return x
+    if x[3] != y[3]:
+        return x if x[3] > y[3] else y
+    ex = msgspec.json.encode(x[0], order="sorted")
+    ey = msgspec.json.encode(y[0], order="sorted")
+    return x if ex >= ey else y
+
+
+def _by_dot(siblings: Iterable[Sibling]) -> dict[Dot, Sibling]:
+    out: dict[Dot, Sibling] = {}
+    for s in siblings:
+        s = tuple(s)  # type: ignore[assignment]
+        dot = (s[1], s[2])
+        held = out.get(dot)
+        out[dot] = s if held is None else _pick(held, s)
+    return out
+
+
+def _make(type_: str, id_: str, vv: Mapping[str, int], fields: Mapping[str, Iterable[Sibling]]) -> Record:
+    canon: dict[str, list[Sibling]] = {}
+    for name in sorted(fields):
+        by_dot = _by_dot(fields[name])
+        if by_dot:
+            canon[name] = [by_dot[d] for d in sorted(by_dot)]
+    return Record(
+        type=type_,  # type: ignore[arg-type]
+        id=id_,
+        vv={r: c for r, c in sorted(vv.items()) if c > 0},
+        fields=canon,
+    )
+
+
+def _visible_sibling(siblings: list[Sibling]) -> Sibling:
+    return max(siblings, key=lambda s: (s[3], s[1], s[2]))
+
+
+# -- edits ------------------------------------------------------------------
+
+
+def new(type: str, id: str) -> Record:
+    """A record no replica has edited yet: empty vv, no fields."""
+    if type not in RECORD_TYPES:
+        raise ValueError(f"unknown record type {type!r}")
+    return Record(type=type, id=id, vv={}, fields={})  # type: ignore[arg-type]
+
+
+def edit(rec: Record, replica: str, changes: Mapping[str, Any], now: int) -> Record:
+    """One edit by ``replica`` at wall clock ``now`` (ms) writing ``changes``.
+
+    Each written field gets exactly one sibling under the edit's dot, replacing
+    all the siblings it had: the editor has seen them all.
+    """
+    if not changes:
+        raise ValueError("an edit writes at least one field")
+    if not _REPLICA.match(replica):
+        raise ValueError(f"bad replica id {replica!r}")
+    if isinstance(now, bool) or not isinstance(now, int) or now < 0:
+        raise ValueError(f"bad time {now!r}")
+    for name in changes:
+        if not isinstance(name, str) or not _FIELD.match(name):
+            raise ValueError(f"bad field name {name!r}")
+    vv = vvs.increment(rec.vv, replica)
+    counter = vv[replica]
+    fields: dict[str, Iterable[Sibling]] = dict(rec.fields)
+    for name, value in changes.items():
+        fields[name] = [(value, replica, counter, now)]
+    return _make(rec.type, rec.id, vv, fields)
+
+
+def delete(rec: Record, replica: str, now: int) -> Record:
+    """Delete: an edit writing only ``deleted`` = the vv just before it.
+
+    To keep a record instead (settling a delete conflict), edit ``deleted`` to
+    None.
+    """
+    return edit(rec, replica, {DELETED: vvs.merge(rec.vv, {})}, now)
+
+
+# -- merge ------------------------------------------------------------------
+
+
+def merge(a: Record, b: Record) -> Record:
+    """Merge two states of one record (commutative, associative, idempotent).
+
+    A sibling survives unless a state that has seen its dot no longer holds
+    it, i.e. some edit that had seen it replaced it.
+    """
+    if (a.type, a.id) != (b.type, b.id):
+        raise ValueError(f"cannot merge {a.type}/{a.id} with {b.type}/{b.id}")
+    fields: dict[str, list[Sibling]] = {}
+    for name in a.fields.keys() | b.fields.keys():
+        ours = _by_dot(a.fields.get(name, ()))
+        theirs = _by_dot(b.fields.get(name, ()))
+        kept: list[Sibling] = []
+        for dot, s in ours.items():
+            if dot in theirs:
+                kept.append(_pick(s, theirs[dot]))
+            elif not vvs.seen(b.vv, *dot):
+                kept.append(s)
+        for dot, s in theirs.items():
+            if dot not in ours and not vvs.seen(a.vv, *dot):
+                kept.append(s)
+        fields[name] = kept
+    return _make(a.type, a.id, vvs.merge(a.vv, b.vv), fields)
+
+
+# -- reading a state --------------------------------------------------------
+
+
+def visible(rec: Record) -> dict[str, Any]:
+    """Per field, the value of the sibling with greatest (t, replica, counter)."""
+    return {name: _visible_sibling(sibs)[0] for name, sibs in sorted(rec.fields.items()) if sibs}
+
+
+def _deletion_vector(rec: Record) -> dict[str, int] | None:
+    sibs = rec.fields.get(DELETED)
+    if not sibs:
+        return None
+    value = _visible_sibling(sibs)[0]
+    # Anything but a vector is malformed (the server rejects it on push); it
+    # is read as "live" so that bad data never hides a record.
+    return value if isinstance(value, dict) else None
+
+
+def is_deleted(rec: Record) -> bool:
+    """Visible ``deleted`` is a vector that has seen every sibling of every other field."""
+    vector = _deletion_vector(rec)
+    if vector is None:
+        return False
+    return all(
+        vvs.seen(vector, s[1], s[2])
+        for name, sibs in rec.fields.items()
+        if name != DELETED
+        for s in sibs
+    )
+
+
+def conflicts(rec: Record) -> dict[str, list[Sibling]]:
+    """Fields that replicas wrote concurrently: those with two or more siblings."""
+    return {name: list(sibs) for name, sibs in sorted(rec.fields.items()) if len(sibs) >= 2}
+
+
+def delete_conflict(rec: Record) -> bool:
+    """Deleted by one replica, edited concurrently by another: the edit keeps it alive.
+
+    A person settles it with ``delete`` again or by keeping it: an edit
+    writing ``deleted`` = None.
+    """
+    return _deletion_vector(rec) is not None and not is_deleted(rec)
+
+
+# -- what the server checks on push ------------------------------------------
+
+
+def _json_equal(x: Any, y: Any) -> bool:
+    # JSON equality: 1 and 1.0 are one number (a JavaScript phone cannot tell
+    # them apart), but true is not 1, which Python's == would say.
+    if isinstance(x, bool) or isinstance(y, bool):
+        return isinstance(x, bool) and isinstance(y, bool) and x == y
+    if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+        return x == y
+    if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
+        return len(x) == len(y) and all(_json_equal(p, q) for p, q in zip(x, y))
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(_json_equal(x[k], y[k]) for k in x)
+    return type(x) is type(y) and x == y
+
+
+def _is_vector(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(r, str)
+        and _REPLICA.match(r)
+        and isinstance(c, int)
+        and not isinstance(c, bool)
+        and c >= 1
+        for r, c in value.items()
+    )
+
+
+def authorship_errors(incoming: Record, known: Record | None, replica: str) -> list[tuple[str, str]]:
+    """Why ``replica`` may not push ``incoming`` onto the server's ``known`` state.
+
+    Returns (field, message) pairs, field being "vv" or "fields.<name>"; empty
+    means the push is honest (SYNC.md invariant 5): it creates dots only under
+    ``replica``'s own id, claims to have seen only edits that exist, is
+    internally consistent, and removes a sibling only by writing that field.
+    """
+    if known is not None and (known.type, known.id) != (incoming.type, incoming.id):
+        raise ValueError(f"cannot check {incoming.type}/{incoming.id} against {known.type}/{known.id}")
+    errors: list[tuple[str, str]] = []
+    known_vv: dict[str, int] = known.vv if known is not None else {}
+    known_fields: Mapping[str, list[Sibling]] = known.fields if known is not None else {}
+
+    for r, c in sorted(incoming.vv.items()):
+        if r != replica and c > known_vv.get(r, 0):
+            errors.append(("vv", f"claims edit {c} of replica {r!r}, which the server has not seen"))
+
+    for name, sibs in sorted(incoming.fields.items()):
+        where = f"fields.{name}"
+        held = _by_dot(known_fields.get(name, ()))
+        dots: set[Dot] = set()
+        for value, r, c, t in sibs:
+            dot = (r, c)
+            if dot in dots:
+                errors.append((where, f"two siblings share the dot ({r!r}, {c})"))
+            dots.add(dot)
+            if not vvs.seen(incoming.vv, r, c):
+                errors.append((where, f"sibling ({r!r}, {c}) is not seen by the record's own vv"))
+            if r != replica and not vvs.seen(known_vv, r, c):
+                errors.append((where, f"sibling ({r!r}, {c}) claims an edit of replica {r!r} that the server has not seen"))
+            if dot in held and not (held[dot][3] == t and _json_equal(held[dot][0], value)):
+                errors.append((where, f"dot ({r!r}, {c}) already names a different edit"))
+            if name == DELETED and value is not None:
+                if not _is_vector(value):
+                    errors.append((where, "must be null or a version vector"))
+                elif vvs.compare(value, incoming.vv) not in (vvs.Order.BEFORE, vvs.Order.EQUAL):
+                    errors.append((where, "claims edits that the record's vv has not seen"))
+                elif value.get(r, 0) != c - 1:
+                    errors.append((where, f"is not the vv of replica {r!r} just before its delete"))
+
+    # An honest state drops a sibling only when an edit that saw it wrote the
+    # field; that edit's sibling is new to the server. Without one, the push
+    # would erase another replica's edit that nobody replaced.
+    for name, sibs in sorted(known_fields.items()):
+        theirs = _by_dot(incoming.fields.get(name, ()))
+        dropped = [s for s in sibs if (s[1], s[2]) not in theirs and vvs.seen(incoming.vv, s[1], s[2])]
+        if dropped and not any(not vvs.seen(known_vv, *dot) for dot in theirs):
+            r, c = dropped[0][1], dropped[0][2]
+            errors.append((f"fields.{name}", f"drops sibling ({r!r}, {c}) without writing the field"))
+    return errors
+
+
+def new_siblings(incoming: Record, known: Record | None) -> dict[str, list[Sibling]]:
+    """Per field, the incoming siblings whose dots ``known`` has not seen.
+
+    These are the values a push newly writes, which the server must validate.
+    """
+    known_vv: dict[str, int] = known.vv if known is not None else {}
+    out: dict[str, list[Sibling]] = {}
+    for name in sorted(incoming.fields):
+        fresh = _by_dot(s for s in incoming.fields[name] if not vvs.seen(known_vv, s[1], s[2]))
+        if fresh:
+            out[name] = [fresh[d] for d in sorted(fresh)]
+    return out
