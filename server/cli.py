@@ -109,3 +109,22 @@ def user_add(email: str, role: str, team: str | None, name: str | None) -> None:
     except UserError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"added user {user_id}: {email.lower()} ({role}{', ' + team if team else ''})")
+
+
+@user.command("move")
+@click.argument("email")
+@click.option("--team", required=True, help="The team to move to (created if new).")
+def user_move(email: str, team: str) -> None:
+    """Move a user to another team, with their deals, activities and tasks."""
+    from server.domain.accounts.services import get_or_create_team
+    from server.domain.accounts.tables import User
+    from server.domain.crm.services import move_user
+
+    async def work() -> bool:
+        row = await User.select(User.id).where(User.email == email.strip().lower()).first()
+        if row is None:
+            raise click.ClickException(f"no user with e-mail {email}")
+        return await move_user(row["id"], await get_or_create_team(team))
+
+    moved = _run(work)
+    click.echo(f"moved {email} to {team}" if moved else f"{email} is in {team} already")

@@ -2,11 +2,11 @@
 
 from piccolo.conf.apps import AppConfig
 
-from server.domain.accounts.tables import Device, LoginFailure, Team, User, UserSession
+from server.domain.accounts.tables import Device, LoginFailure, Team, TeamMove, User, UserSession
 from server.domain.crm.tables import SYNCED_TABLES, AudienceChange, SearchEntry, SyncClock
 from server.settings import PROJECT_ROOT
 
-TABLES = [Team, User, Device, UserSession, LoginFailure, SyncClock, SearchEntry, *SYNCED_TABLES.values(), AudienceChange]
+TABLES = [Team, User, Device, UserSession, LoginFailure, SyncClock, SearchEntry, *SYNCED_TABLES.values(), AudienceChange, TeamMove]
 
 APP_CONFIG = AppConfig(
     app_name="fieldbook",

@@ -311,3 +311,34 @@ def test_a_deal_moved_to_another_rep_is_gone_for_the_first(env: Env) -> None:
     # Moved to the other team: the North manager loses it too.
     env.as_("admin").patch(f"/api/v1/deals/{deal.id}", json={"owner": users["rep_south"].id})
     assert manager.pull()[1] == [{"type": "deal", "id": deal.id}]
+
+
+def test_a_user_moved_to_another_team_starts_over_and_their_records_follow(env: Env) -> None:
+    from server.domain.crm.services import move_user
+
+    users = env.world.users
+    north_phone = Phone(env.as_("rep"))
+    north_company = north_phone.edit("company", new_id(), name="North Mill", team=env.world.north)
+    deal = north_phone.edit("deal", new_id(), title="Travels along", owner=users["rep"].id)
+    north_phone.push(north_company, deal)
+    south_contact = Phone(env.as_("rep_south")).edit("contact", new_id(), name="Sam", team=env.world.south)
+    south = Phone(env.as_("rep_south"))
+    south.push(south.edit("contact", south_contact.id, name="Sam", team=env.world.south))
+    north_phone.pull()
+    north_manager, south_manager = Phone(env.as_("manager")), Phone(env.as_("manager_south"))
+    north_manager.pull()
+    south_manager.pull()
+
+    assert env.call(lambda: move_user(users["rep"].id, env.world.south)) is True
+    assert env.call(lambda: move_user(users["rep"].id, env.world.south)) is False
+
+    records, gone = north_phone.pull()
+    assert {r.id for r in records} >= {south_contact.id, deal.id}
+    assert {"type": "company", "id": north_company.id} in gone
+    assert {"type": "deal", "id": deal.id} not in gone  # still theirs
+    records, gone = north_manager.pull()
+    assert {"type": "deal", "id": deal.id} in gone
+    records, gone = south_manager.pull()
+    assert deal.id in {r.id for r in records}
+    # Caught up: the next pull is quiet.
+    assert north_phone.pull() == ([], [])

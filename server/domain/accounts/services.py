@@ -29,6 +29,8 @@ class CurrentUser:
     role: str
     team: int | None
     team_name: str | None
+    #: Sequence number of the user's latest team move (0: never moved).
+    moved_seq: int = 0
 
     @property
     def is_admin(self) -> bool:
@@ -145,7 +147,7 @@ async def end_session(token: str) -> None:
 
 async def user_for_session(token: str) -> CurrentUser | None:
     rows = await UserSession.raw(
-        "SELECT u.id, u.email, u.name, u.role, u.team, t.name AS team_name"
+        "SELECT u.id, u.email, u.name, u.role, u.team, t.name AS team_name, u.moved_seq"
         ' FROM user_session s JOIN app_user u ON u.id = s."user"'
         " LEFT JOIN team t ON t.id = u.team"
         " WHERE s.token_hash = {} AND s.expires_at > {} AND u.active",
@@ -155,16 +157,16 @@ async def user_for_session(token: str) -> CurrentUser | None:
     if not rows:
         return None
     r = rows[0]
-    return CurrentUser(r["id"], r["email"], r["name"], r["role"], r["team"], r["team_name"])
+    return CurrentUser(r["id"], r["email"], r["name"], r["role"], r["team"], r["team_name"], int(r["moved_seq"]))
 
 
 async def user_by_id(user_id: int) -> CurrentUser | None:
     rows = await User.raw(
-        "SELECT u.id, u.email, u.name, u.role, u.team, t.name AS team_name"
+        "SELECT u.id, u.email, u.name, u.role, u.team, t.name AS team_name, u.moved_seq"
         " FROM app_user u LEFT JOIN team t ON t.id = u.team WHERE u.id = {}",
         user_id,
     )
     if not rows:
         return None
     r = rows[0]
-    return CurrentUser(r["id"], r["email"], r["name"], r["role"], r["team"], r["team_name"])
+    return CurrentUser(r["id"], r["email"], r["name"], r["role"], r["team"], r["team_name"], int(r["moved_seq"]))

@@ -1,8 +1,10 @@
 """Tables of the accounts domain."""
 
 from piccolo.columns import (
+    BigInt,
     Boolean,
     ForeignKey,
+    Integer,
     OnDelete,
     Serial,
     Timestamptz,
@@ -28,6 +30,9 @@ class User(Table, tablename="app_user"):
     password_hash = Varchar(length=256)  #: argon2id, with its parameters
     active = Boolean(default=True)
     created_at = Timestamptz()
+    #: Change sequence number of the user's latest team move (0: never moved); a pull cursor
+    #: from before it starts the phone over, since what the user may see has changed wholesale.
+    moved_seq = BigInt(default=0)
 
 
 class Device(Table, tablename="device"):
@@ -57,3 +62,13 @@ class LoginFailure(Table, tablename="login_failure"):
     key = Varchar(length=400, index=True)  #: "email:<address>" or "ip:<address>"
     at = Timestamptz(index=True)
 
+
+
+class TeamMove(Table, tablename="team_move"):
+    """A user moved from one team to another: what their phones must drop on the next pull."""
+
+    id = Serial(primary_key=True)
+    seq = BigInt(index=True)
+    user = ForeignKey(references=User, on_delete=OnDelete.cascade, index=True)
+    old_team = Integer(null=True, default=None)
+    new_team = Integer(null=True, default=None)

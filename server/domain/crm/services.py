@@ -23,7 +23,7 @@ from piccolo.table import Table
 import sync
 from server.db import WriteTransaction, is_sqlite, write_transaction
 from server.domain.accounts.services import CurrentUser
-from server.domain.accounts.tables import Team, User
+from server.domain.accounts.tables import Team, TeamMove, User
 from server.domain.crm import schemas
 from server.domain.crm.tables import Activity, Approval, AudienceChange, Company, Contact, Deal, SearchEntry, Task
 
@@ -584,3 +584,34 @@ class RecordService:
 
     async def delete(self, record_id: str) -> None:
         await self._edit(record_id, None, creating=False)
+
+
+async def move_user(user_id: int, team_id: int) -> bool:
+    """Move a user to another team; False if they were in it already.
+
+    Their own records change audience: each is logged (so the old team's managers get it in
+    `gone`) and given a new sequence number (so the new team's managers pull it). The user's
+    own phones start over on their next pull (see syncing.services.pull).
+    """
+    engine = Company._meta.db
+    async with write_transaction(engine) as tx:
+        row = await User.select(User.team).where(User.id == user_id).first()
+        if row is None:
+            raise FieldErrors([("user", f"no user {user_id}")])
+        if row["team"] == team_id:
+            return False
+        for kind in KINDS.values():
+            if kind.scope == "team":
+                continue
+            table = kind.table
+            mine = table.owner == user_id  # type: ignore[attr-defined]
+            if kind.scope == "task":
+                mine = mine | (table.assignee == user_id)  # type: ignore[attr-defined]
+            for record in await table.select(table.id, table.state).where(mine):
+                seq = tx.next_seq()
+                await log_audience_change(kind, str(record["id"]), sync.visible(decode_state(record["state"])), seq)
+                await table.update({table.seq: seq}).where(table.id == record["id"])
+        seq = tx.next_seq()
+        await TeamMove.insert(TeamMove(seq=seq, user=user_id, old_team=row["team"], new_team=team_id))
+        await User.update({User.team: team_id, User.moved_seq: seq}).where(User.id == user_id)
+        return True

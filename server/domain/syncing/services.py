@@ -127,16 +127,18 @@ async def push(user: CurrentUser, body: sync.PushBody) -> list[sync.PushResult]:
 # -- pull --------------------------------------------------------------------------
 
 
-def encode_cursor(seq: int) -> str:
-    return f"{CURSOR_PREFIX}{seq}"
+def encode_cursor(seq: int, epoch: int) -> str:
+    """The last change sent, and the user's team move the phone has been through."""
+    return f"{CURSOR_PREFIX}{seq}-{epoch}"
 
 
-def decode_cursor(cursor: str | None) -> int:
+def decode_cursor(cursor: str | None) -> tuple[int, int]:
     if not cursor:
-        return 0
-    if not cursor.startswith(CURSOR_PREFIX) or not cursor[len(CURSOR_PREFIX) :].isdigit():
+        return 0, 0
+    seq, _, epoch = cursor[len(CURSOR_PREFIX) :].partition("-")
+    if not cursor.startswith(CURSOR_PREFIX) or not seq.isdigit() or not epoch.isdigit():
         raise BadCursor(cursor)
-    return int(cursor[len(CURSOR_PREFIX) :])
+    return int(seq), int(epoch)
 
 
 def _visible_sql(kind: Kind, user: CurrentUser, alias: str) -> tuple[str, list[Any]]:
@@ -163,8 +165,16 @@ def _could_see_before(user: CurrentUser, change: dict[str, Any]) -> bool:
     return user.id in (change["prev_owner"], change["prev_assignee"])
 
 
-async def pull(user: CurrentUser, after: int, limit: int) -> sync.PullPage:
+async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.PullPage:
     engine = KINDS["contact"].table._meta.db
+    after, epoch = cursor
+    left_behind: list[sync.Ref] = []
+    if user.moved_seq > epoch:
+        # The user changed team since this phone last pulled: what they may see changed
+        # wholesale, so send everything visible now and drop what the old teams showed.
+        if after > 0:
+            left_behind = await _left_behind(user, epoch)
+        after = 0
     # Read the clock first: every change up to it has committed (writers commit in seq order).
     clock = (await SyncClock.select(SyncClock.value).where(SyncClock.id == 1).first())["value"]
     parts: list[str] = []
@@ -182,8 +192,24 @@ async def pull(user: CurrentUser, after: int, limit: int) -> sync.PullPage:
     rows = rows[:limit]
     upto = rows[-1]["seq"] if more else max([clock, *(r["seq"] for r in rows)])
     records = [msgspec.json.decode(r["state"], type=sync.Record) for r in rows]
-    gone = await _gone(user, after, upto, {r.id for r in records})
-    return sync.PullPage(records=records, gone=gone, cursor=encode_cursor(upto), more=more)
+    gone = left_behind + await _gone(user, after, upto, {r.id for r in records})
+    return sync.PullPage(records=records, gone=gone, cursor=encode_cursor(upto, user.moved_seq), more=more)
+
+
+async def _left_behind(user: CurrentUser, epoch: int) -> list[sync.Ref]:
+    """Records the user's old teams showed them that their new team does not."""
+    engine = KINDS["contact"].table._meta.db
+    moves = await raw(engine, 'SELECT old_team FROM team_move WHERE "user" = {} AND seq > {}', user.id, epoch)
+    out: list[sync.Ref] = []
+    for team in {m["old_team"] for m in moves if m["old_team"] is not None}:
+        former = CurrentUser(user.id, user.email, user.name, user.role, team, None)
+        for kind in KINDS.values():
+            where, args = _visible_sql(kind, former, "t")
+            rows = await raw(engine, f"SELECT t.id AS id FROM {kind.table._meta.tablename} t WHERE {where}", *args)
+            for row in rows:
+                if not await _may_see(kind, user, str(row["id"])):
+                    out.append(sync.Ref(type=kind.name, id=str(row["id"])))  # type: ignore[arg-type]
+    return out
 
 
 async def _gone(user: CurrentUser, after: int, upto: int, sent: set[str]) -> list[sync.Ref]:
