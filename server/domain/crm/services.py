@@ -283,7 +283,7 @@ def _where(*clauses: Any) -> Any:
     return out
 
 
-async def _visible_row(kind: Kind, user: CurrentUser, record_id: str, *, include_deleted: bool = False) -> dict | None:
+async def visible_row(kind: Kind, user: CurrentUser, record_id: str, *, include_deleted: bool = False) -> dict | None:
     table = kind.table
     query = table.select(table.id, table.state, table.deleted, table.updated_at)
     where = _where(table.id == record_id, visibility(kind, user), None if include_deleted else table.deleted == False)  # noqa: E712
@@ -292,7 +292,7 @@ async def _visible_row(kind: Kind, user: CurrentUser, record_id: str, *, include
 
 
 async def is_visible(kind_name: str, user: CurrentUser, record_id: str) -> bool:
-    return await _visible_row(KINDS[kind_name], user, record_id) is not None
+    return await visible_row(KINDS[kind_name], user, record_id) is not None
 
 
 # -- answers ---------------------------------------------------------------------
@@ -539,7 +539,7 @@ class RecordService:
         }
 
     async def get(self, record_id: str) -> dict[str, Any]:
-        row = await _visible_row(self.kind, self.user, record_id)
+        row = await visible_row(self.kind, self.user, record_id)
         if row is None:
             raise NotVisible(record_id)
         return answer(self.kind, decode_state(row["state"]), row["updated_at"])
@@ -547,7 +547,7 @@ class RecordService:
     async def _edit(self, record_id: str, changes: dict[str, Any] | None, *, creating: bool) -> dict[str, Any]:
         """One edit by the server's replica, read-modify-write inside a serialised transaction."""
         async with write_transaction(self.engine) as tx:
-            existed = await _visible_row(self.kind, self.user, record_id, include_deleted=True)
+            existed = await visible_row(self.kind, self.user, record_id, include_deleted=True)
             if creating:
                 if existed is not None or await self.table.exists().where(self.table.id == record_id):
                     raise FieldErrors([("id", f"a record with id {record_id} already exists")])

@@ -11,7 +11,7 @@ import sync
 from server.db import raw, write_transaction
 from server.domain.accounts.services import CurrentUser, now
 from server.domain.accounts.tables import Device
-from server.domain.crm.services import KINDS, Kind, check_write, decode_state, field_error, store
+from server.domain.crm.services import KINDS, Kind, check_write, decode_state, field_error, store, visible_row
 from server.domain.crm.tables import SyncClock
 
 #: The most records one pull answers, whatever the phone asks for.
@@ -104,9 +104,7 @@ async def _merge_one(user: CurrentUser, replica: str, record: sync.Record, tx: A
 
 
 async def _may_see(kind: Kind, user: CurrentUser, record_id: str) -> bool:
-    from server.domain.crm.services import _visible_row
-
-    return await _visible_row(kind, user, record_id, include_deleted=True) is not None
+    return await visible_row(kind, user, record_id, include_deleted=True) is not None
 
 
 async def push(user: CurrentUser, body: sync.PushBody) -> list[sync.PushResult]:
