@@ -85,9 +85,17 @@ class PersistentSQLiteEngine(SQLiteEngine):
         super().__init__(path=path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, **kwargs)
         self._per_loop: dict[asyncio.AbstractEventLoop, _LoopConnections] = {}
 
-    async def _open(self) -> aiosqlite.Connection:
-        connection = await aiosqlite.connect(**self.connection_kwargs)
+    async def _connect(self) -> aiosqlite.Connection:
+        pending = aiosqlite.connect(**self.connection_kwargs)
+        # Its worker thread is not a daemon: a connection someone forgot to close would keep
+        # the process alive at exit. Closing stays the rule; this only stops a hang.
+        pending._thread.daemon = True
+        connection = await pending
         connection.row_factory = dict_factory  # type: ignore[assignment]
+        return connection
+
+    async def _open(self) -> aiosqlite.Connection:
+        connection = await self._connect()
         for pragma in (
             "PRAGMA journal_mode = WAL",
             "PRAGMA synchronous = NORMAL",
@@ -120,9 +128,7 @@ class PersistentSQLiteEngine(SQLiteEngine):
 
     async def get_connection(self) -> aiosqlite.Connection:
         # Used by Piccolo for batches; a fresh connection keeps a long cursor off the shared ones.
-        connection = await aiosqlite.connect(**self.connection_kwargs)
-        connection.row_factory = dict_factory  # type: ignore[assignment]
-        return connection
+        return await self._connect()
 
     async def _execute(self, connection: aiosqlite.Connection, query: str, args: list[Any]) -> list[dict]:
         async with connection.execute(query, args) as cursor:

@@ -194,14 +194,14 @@ _COMPANIES: dict[str, list[str]] = {
     ],
 }
 
-_FIRST_NAMES = (
+_FIRST_NAMES = (  # noqa: SIM905
     "Oliver Amelia Harry Isla George Ava Noah Mia Jack Ivy Leo Freya Arthur Grace Oscar Lily "
     "Charlie Rosie Jacob Ella Thomas Evie James Sophie William Emily Henry Poppy Joshua Ruby "
     "Samuel Chloe Daniel Jessica Joseph Hannah Ryan Megan Aisha Yusuf Priya Arjun Zara Omar "
     "Fatima Ibrahim Mohammed Amira Kwame Ama Chidi Ngozi Wei Mei Liam Niamh Ciaran Siobhan "
     "Rhys Cerys Callum Eilidh Tomasz Agnieszka Luca Giulia Mateo Lucia Hugo Camille Lars Ingrid"
 ).split()
-_LAST_NAMES = (
+_LAST_NAMES = (  # noqa: SIM905
     "Smith Jones Taylor Brown Williams Wilson Johnson Davies Robinson Wright Thompson Evans "
     "Walker White Roberts Green Hall Wood Jackson Clarke Patel Khan Lewis James Phillips Mason "
     "Mitchell Rose Davis Rodriguez Cox Alexander Morgan Harrison Hughes Edwards Shaw Holmes "
@@ -403,7 +403,7 @@ class _Clock:
     """Times relative to now: business hours on working days, in UTC."""
 
     def __init__(self, now: dt.datetime) -> None:
-        self.now = now.astimezone(dt.timezone.utc)
+        self.now = now.astimezone(dt.UTC)
         self.today = self.now.date()
 
     def at(self, day_offset: int, minutes: int) -> dt.datetime:
@@ -413,7 +413,7 @@ class _Clock:
             day -= dt.timedelta(days=1)
         elif day.weekday() == 6:
             day += dt.timedelta(days=1)
-        return dt.datetime.combine(day, dt.time(), dt.timezone.utc) + dt.timedelta(minutes=minutes)
+        return dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(minutes=minutes)
 
     def past(self, day_offset: int, minutes: int) -> dt.datetime:
         """Like `at` for a day in the past (offset <= 0), moved a week back if not yet past."""
@@ -703,7 +703,7 @@ async def load_demo(if_empty: bool = False) -> bool:
             if team is not None:
                 people[team].append(_Person(user_id, role, teams[team]))
         at = now_ms()
-        for kind, record_id, values in build_records(teams, people, dt.datetime.now(dt.timezone.utc)):
+        for kind, record_id, values in build_records(teams, people, dt.datetime.now(dt.UTC)):
             state = sync.edit(sync.new(kind.name, record_id), SERVER_REPLICA, values, at)
             await store(kind, state, tx, None)
     return True

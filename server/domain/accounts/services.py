@@ -93,7 +93,7 @@ async def add_user(email: str, password: str, role: str, team: str | None, name:
         name=name or email.split("@")[0].replace(".", " ").title(),
         role=role,
         team=team_id,
-        password_hash=hash_password(password),
+        password_hash=await asyncio.to_thread(hash_password, password),
         created_at=now(),
     )
     await user.save()

@@ -403,8 +403,9 @@ async def _reference_names(kind: Kind, values: dict[str, Any]) -> dict[str, str]
     return names
 
 
-async def _index(kind: Kind, record_id: str, values: dict[str, Any], deleted: bool) -> None:
-    await SearchEntry.delete().where(SearchEntry.record_id == record_id)
+async def _index(kind: Kind, record_id: str, values: dict[str, Any], deleted: bool, *, fresh: bool = False) -> None:
+    if not fresh:
+        await SearchEntry.delete().where(SearchEntry.record_id == record_id)
     if deleted:
         return
     text = " ".join(w for w in kind.words(values, await _reference_names(kind, values)) if w)
@@ -445,7 +446,7 @@ async def store(kind: Kind, state: sync.Record, tx: WriteTransaction, existed: d
         await table.insert(table(id=uuid.UUID(state.id), created_at=at, **row))
     else:
         await table.update({getattr(table, k): v for k, v in row.items()}).where(table.id == state.id)
-    await _index(kind, state.id, values, deleted)
+    await _index(kind, state.id, values, deleted, fresh=existed is None)
     if existed is not None:
         before = sync.visible(decode_state(existed["state"]))
         if any(before.get(f) != values.get(f) for f in _SCOPE_FIELDS):
