@@ -150,7 +150,7 @@ def _deletion_vector(rec: Record) -> dict[str, int] | None:
     value = _visible_sibling(sibs)[0]
     # Anything but a vector is malformed (the server rejects it on push); it
     # is read as "live" so that bad data never hides a record.
-    return value if isinstance(value, dict) else None
+    return value if _is_vector(value) else None
 
 
 def is_deleted(rec: Record) -> bool:

@@ -8,7 +8,6 @@ from collections import Counter
 from typing import Any
 
 import msgspec
-import pytest
 
 RANGES = {
     "company": (50, 70),
