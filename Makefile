@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-server test-sync soak bench migrate demo system-packages clean
+.PHONY: run test test-server test-sync test-pwa soak bench migrate demo system-packages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,18 @@ system-packages:
 		echo "installing PostgreSQL from Debian's packages"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
+	@if ! command -v node >/dev/null 2>&1; then \
+		echo "installing Node.js from Debian's packages"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; \
+	fi
 
-## Every test: sync core, server on SQLite and PostgreSQL.
+## Every test: sync core, server on SQLite and PostgreSQL, the phone's merge under node.
 test: $(STAMP) system-packages
 	$(BIN)/python -m pytest -q
+	node --test tests/pwa/
+
+test-pwa: system-packages
+	node --test tests/pwa/
 
 test-sync: $(STAMP)
 	$(BIN)/python -m pytest -q tests/sync
