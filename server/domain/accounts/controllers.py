@@ -2,6 +2,8 @@
 
 from typing import Annotated, Any
 
+import msgspec
+
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
@@ -103,6 +105,7 @@ class LoginPageController(Controller):
             return Template("login.html", context={"error": None, "email": ""})
         q = request.query_params.get("q", "")[:200]
         contacts = await RecordService(KINDS["contact"], user).list(ListQuery(q=q or None, limit=50))
+        contacts["items"] = [msgspec.json.decode(item) for item in contacts["items"]]
         return Template("home.html", context={"user": user, "q": q, "contacts": contacts})
 
     @post("/login", operation_id="login_form")

@@ -38,6 +38,8 @@ class SyncedRecord:
     id = UUID(primary_key=True)
     #: The record's whole sync state as wire JSON: {"type", "id", "vv", "fields"}.
     state = Text()
+    #: The REST answer for the record, made when it is written, so reads send it as it is.
+    view = Text(default="")
     #: Change sequence number, from sync_clock; pulls page on it.
     seq = BigInt(index=True)
     #: True when the SYNC.md delete rule holds; deleted rows stay as tombstones.
