@@ -1,0 +1,470 @@
+"""Property tests of the sync core: merge algebra and SYNC.md invariants 1, 2, 3, 5, 6.
+
+Set FIELDBOOK_SOAK=1 for a long soak (well over 10^5 replica operations).
+"""
+
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from sync import record as records
+from sync.record import authorship_errors, delete, edit, is_deleted, merge, new
+from sync.vv import Order, compare, seen
+from sync.wire import Record
+
+SOAK = os.environ.get("FIELDBOOK_SOAK") == "1"
+
+# CI budget: 800 state machine runs of up to 35 steps plus 4 x 350 property
+# examples (2,200 examples) in under a minute of CPU. The soak runs 2,000
+# machines of up to 120 steps (about 2 x 10^5 replica operations).
+MACHINE_SETTINGS = settings(
+    max_examples=2000 if SOAK else 800,
+    stateful_step_count=120 if SOAK else 35,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+ALGEBRA_SETTINGS = settings(max_examples=20000 if SOAK else 350, deadline=None, database=None)
+
+RECORD_IDS = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(2)]
+FIELD_NAMES = ["name", "phone", "stage"]
+SERVER = "s"
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal as JSON (Python's == says True == 1); lists must be in the same order."""
+    return msgspec.json.encode(a, order="sorted") == msgspec.json.encode(b, order="sorted")
+
+
+# -- merge algebra over arbitrary states --------------------------------------
+
+replica_ids = st.sampled_from(["a", "b", "c", "s"])
+json_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from(["", "x", "é"]),
+    st.lists(st.integers(0, 1), max_size=2), st.dictionaries(st.sampled_from(["k", "l"]), st.integers(0, 1), max_size=2),
+)
+siblings = st.tuples(json_values, replica_ids, st.integers(1, 4), st.integers(0, 3))
+# Arbitrary, not only reachable, states: the merge keeps a sibling iff every
+# input either holds its dot or has not seen it, which is order-free for any
+# states, so the algebra must hold even for states no history produces.
+any_states = st.builds(
+    lambda vv, fields: Record(type="contact", id=RECORD_IDS[0], vv=vv, fields=fields),
+    st.dictionaries(replica_ids, st.integers(1, 4), max_size=4),
+    st.dictionaries(st.sampled_from(["x", "y", "deleted"]), st.lists(siblings, max_size=3), max_size=3),
+)
+
+
+@ALGEBRA_SETTINGS
+@given(any_states, any_states)
+def test_merge_is_commutative(a: Record, b: Record) -> None:
+    assert same(merge(a, b), merge(b, a))
+
+
+@ALGEBRA_SETTINGS
+@given(any_states, any_states, any_states)
+def test_merge_is_associative(a: Record, b: Record, c: Record) -> None:
+    assert same(merge(merge(a, b), c), merge(a, merge(b, c)))
+
+
+@ALGEBRA_SETTINGS
+@given(any_states, any_states)
+def test_merge_is_idempotent(a: Record, b: Record) -> None:
+    ab = merge(a, b)
+    assert same(merge(ab, ab), ab)
+    assert same(merge(ab, b), ab)
+    assert same(merge(a, ab), ab)
+
+
+# -- states reachable by honest replicas --------------------------------------
+
+
+@st.composite
+def honest_histories(draw: st.DrawFn) -> list[Record]:
+    """States that replicas a, b, c reach by edits, deletes and merges."""
+    held = {r: new("deal", RECORD_IDS[1]) for r in "abc"}
+    for _ in range(draw(st.integers(1, 12))):
+        r = draw(st.sampled_from("abc"))
+        kind = draw(st.sampled_from(["edit", "edit", "delete", "merge"]))
+        if kind == "edit":
+            names = draw(st.sets(st.sampled_from(["x", "y", "deleted"]), min_size=1))
+            held[r] = edit(held[r], r, {n: (None if n == "deleted" else draw(json_values)) for n in names}, draw(st.integers(0, 5)))
+        elif kind == "delete":
+            held[r] = delete(held[r], r, draw(st.integers(0, 5)))
+        else:
+            held[r] = merge(held[r], held[draw(st.sampled_from("abc"))])
+    return list(held.values())
+
+
+@ALGEBRA_SETTINGS
+@given(honest_histories())
+def test_merging_honest_states_gives_an_honest_state_and_reads_consistently(states: list[Record]) -> None:
+    m = reduce(merge, states)
+    # Every dot is seen by the vv, one sibling per dot, deleted vectors well formed.
+    assert authorship_errors(m, m, "a") == []
+    inputs = {(n, s[1], s[2]) for state in states for n, sibs in state.fields.items() for s in sibs}
+    assert all((n, s[1], s[2]) in inputs for n, sibs in m.fields.items() for s in sibs)
+    assert not (records.is_deleted(m) and records.delete_conflict(m))
+
+
+# -- the replicated system ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One edit the model remembers: who, which dot, what it had seen, what it wrote."""
+
+    rid: str
+    replica: str
+    counter: int
+    seen_before: dict[str, int]
+    fields: dict[str, Any]
+    t: int
+    is_delete: bool
+
+
+@dataclass
+class Message:
+    kind: str  # "push", "push_reply", "pull", "pull_reply"
+    replica: str  # the phone replica that sent it, or that it answers
+    states: list[Record] = field(default_factory=list)
+
+
+@dataclass
+class Phone:
+    replica: str
+    store: dict[str, Record] = field(default_factory=dict)
+
+
+class SyncSystem(RuleBasedStateMachine):
+    """3 to 6 phones and the server over a lossy, duplicating, reordering network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.phones: list[Phone] = []
+        self.server: dict[str, Record] = {}
+        self.network: list[Message] = []
+        self.edits: list[Edit] = []
+        self.history: list[Record] = []  # every distinct state any replica ever held
+        self.history_keys: set[bytes] = set()
+        self.issued: set[str] = {SERVER}
+        self.wiped: set[str] = set()
+        self.next_device = 0
+
+    # -- helpers --
+
+    def register(self) -> str:
+        # The server never issues a replica id twice.
+        replica = f"d{self.next_device}"
+        self.next_device += 1
+        assert replica not in self.issued
+        self.issued.add(replica)
+        return replica
+
+    def phone_by_replica(self, replica: str) -> Phone | None:
+        return next((p for p in self.phones if p.replica == replica), None)
+
+    def remember(self, state: Record) -> None:
+        key = msgspec.json.encode(state)
+        if key not in self.history_keys:
+            self.history_keys.add(key)
+            self.history.append(state)
+
+    def record_edit(self, before: Record, after: Record, replica: str, changes: dict[str, Any], t: int, is_delete: bool) -> None:
+        self.edits.append(Edit(after.id, replica, after.vv[replica], dict(before.vv), changes, t, is_delete))
+        self.remember(after)
+
+    def hold(self, store: dict[str, Record], state: Record) -> None:
+        known = store.get(state.id)
+        store[state.id] = merge(known, state) if known is not None else merge(state, state)
+        self.remember(store[state.id])
+
+    def server_apply_push(self, replica: str, states: list[Record], honest: bool = True) -> list[Record]:
+        """The server's push handler, purely: check authorship, merge, answer.
+
+        Returns the merged states of the accepted records; a rejected record
+        stores nothing. Honest replicas must never be rejected.
+        """
+        assert replica in self.issued
+        answers = []
+        for state in states:
+            known = self.server.get(state.id)
+            errors = authorship_errors(state, known, replica)
+            if errors:
+                assert not honest, f"an honest push was rejected: {errors}"
+                continue
+            merged = merge(known, state) if known is not None else merge(state, state)
+            if known is not None and compare(state.vv, known.vv) in (Order.BEFORE, Order.EQUAL):
+                # Invariant 3 (and 6): the same or an older state changes nothing.
+                assert same(merged, known), "pushing a state the server had seen changed it"
+            self.server[state.id] = merged
+            self.remember(merged)
+            answers.append(merged)
+        return answers
+
+    def deliver(self, msg: Message) -> None:
+        if msg.kind == "push":
+            self.network.append(Message("push_reply", msg.replica, self.server_apply_push(msg.replica, msg.states)))
+        elif msg.kind == "pull":
+            self.network.append(Message("pull_reply", msg.replica, list(self.server.values())))
+        else:
+            phone = self.phone_by_replica(msg.replica)
+            if phone is None:
+                return  # addressed to a wiped database: nobody hears it
+            for state in msg.states:
+                self.hold(phone.store, state)
+
+    # -- setup --
+
+    @initialize(n=st.integers(3, 6))
+    def start(self, n: int) -> None:
+        self.phones = [Phone(self.register()) for _ in range(n)]
+
+    # -- edits --
+    # Rules are few and broad so that edits and deliveries make up most steps;
+    # wipes, replays, forgeries and quiescence are the rarer kinds of one rule.
+
+    def phone_acts(self, phone: Phone, rid: str, action: str, value: int, t: int) -> None:
+        before = phone.store.get(rid)
+        if action == "edit":
+            before = before or new("contact", rid)
+            changes: dict[str, Any] = {FIELD_NAMES[value % len(FIELD_NAMES)]: value}
+            if value >= 2:
+                changes[FIELD_NAMES[(value + 1) % len(FIELD_NAMES)]] = value
+            phone.store[rid] = edit(before, phone.replica, changes, t)
+            self.record_edit(before, phone.store[rid], phone.replica, changes, t, False)
+        elif action == "delete" and before is not None:
+            phone.store[rid] = delete(before, phone.replica, t)
+            self.record_edit(before, phone.store[rid], phone.replica, {"deleted": dict(before.vv)}, t, True)
+        elif action == "keep" and before is not None and records.delete_conflict(before):
+            phone.store[rid] = edit(before, phone.replica, {"deleted": None}, t)
+            self.record_edit(before, phone.store[rid], phone.replica, {"deleted": None}, t, False)
+
+    @rule(
+        data=st.data(),
+        actions=st.lists(
+            st.tuples(st.sampled_from(RECORD_IDS), st.sampled_from(["edit", "edit", "edit", "delete", "keep"]),
+                      st.integers(0, 3), st.integers(0, 20)),
+            min_size=1, max_size=3,
+        ),
+    )
+    def phone_edits_deletes_or_keeps(self, data: st.DataObject, actions: list[tuple[str, str, int, int]]) -> None:
+        phone = data.draw(st.sampled_from(self.phones))
+        for rid, action, value, t in actions:
+            self.phone_acts(phone, rid, action, value, t)
+
+    @rule(rid=st.sampled_from(RECORD_IDS), name=st.sampled_from(FIELD_NAMES), value=st.integers(0, 3), t=st.integers(0, 20))
+    def server_edits(self, rid: str, name: str, value: int, t: int) -> None:
+        before = self.server.get(rid) or new("contact", rid)
+        self.server[rid] = edit(before, SERVER, {name: value}, t)
+        self.record_edit(before, self.server[rid], SERVER, {name: value}, t, False)
+
+    # -- network --
+
+    @rule(data=st.data(), kind=st.sampled_from(["push", "push", "pull", "push_answer_lost"]))
+    def phone_syncs(self, data: st.DataObject, kind: str) -> None:
+        phone = data.draw(st.sampled_from(self.phones))
+        if kind == "pull":
+            self.network.append(Message("pull", phone.replica))
+        elif kind == "push":
+            self.network.append(Message("push", phone.replica, list(phone.store.values())))
+        else:
+            # The server commits the push; its answer never reaches the phone.
+            self.server_apply_push(phone.replica, list(phone.store.values()))
+
+    @precondition(lambda self: self.network)
+    @rule(data=st.data(), kind=st.sampled_from(["deliver", "deliver", "deliver", "duplicate", "drop"]))
+    def network_delivers_duplicates_or_drops(self, data: st.DataObject, kind: str) -> None:
+        # Any message, not the oldest: the network reorders.
+        i = data.draw(st.integers(0, len(self.network) - 1))
+        if kind == "deliver":
+            self.deliver(self.network.pop(i))
+        elif kind == "duplicate":
+            self.network.append(self.network[i])
+        else:
+            self.network.pop(i)
+
+    # -- rarer events --
+
+    @rule(data=st.data(), kind=st.sampled_from(["wipe", "replay_old_state", "forgery", "forgery", "quiesce"]))
+    def rare_event(self, data: st.DataObject, kind: str) -> None:
+        if kind == "wipe":
+            self.phone_is_wiped_and_registers_again(data)
+        elif kind == "replay_old_state":
+            self.old_state_pushed_again_changes_nothing(data)
+        elif kind == "forgery":
+            self.forged_push_is_rejected(data)
+        else:
+            self.quiesce_and_check()
+
+    def phone_is_wiped_and_registers_again(self, data: st.DataObject) -> None:
+        i = data.draw(st.integers(0, len(self.phones) - 1))
+        self.wiped.add(self.phones[i].replica)
+        self.phones[i] = Phone(self.register())
+
+    def old_state_pushed_again_changes_nothing(self, data: st.DataObject) -> None:
+        if not self.history:
+            return
+        old = self.history[data.draw(st.integers(0, len(self.history) - 1))]
+        known = self.server.get(old.id)
+        if known is None or compare(old.vv, known.vv) not in (Order.BEFORE, Order.EQUAL):
+            return  # not older than the server's state
+        was_deleted = is_deleted(known)
+        self.server_apply_push(data.draw(st.sampled_from(self.phones)).replica, [old])
+        assert same(self.server[old.id], known)
+        assert is_deleted(self.server[old.id]) == was_deleted
+
+    def forged_push_is_rejected(self, data: st.DataObject) -> None:
+        if not self.server:
+            return
+        kind = data.draw(st.sampled_from(["foreign_dot", "vv_claim", "deleted_claim", "erase"]))
+        rid = data.draw(st.sampled_from(sorted(self.server)))
+        known = self.server[rid]
+        me = data.draw(st.sampled_from(self.phones)).replica
+        victim = data.draw(st.sampled_from(sorted(self.issued - {me})))
+        forged_counter = known.vv.get(victim, 0) + 1
+        if kind == "foreign_dot":
+            # An edit written under another replica's name.
+            forged = Record(known.type, known.id, {**known.vv, victim: forged_counter},
+                            {**known.fields, "forged": [("forged", victim, forged_counter, 0)]})
+        elif kind == "vv_claim":
+            # Claims to have seen an edit that does not exist.
+            forged = Record(known.type, known.id, {**known.vv, victim: forged_counter}, known.fields)
+        elif kind == "deleted_claim":
+            forged = edit(known, me, {"deleted": {**known.vv, victim: forged_counter}}, 0)
+        else:
+            # Erases another replica's sibling without writing the field.
+            foreign = [n for n, sibs in known.fields.items() if any(s[1] != me for s in sibs)]
+            if not foreign:
+                return
+            forged = Record(known.type, known.id, known.vv, {n: v for n, v in known.fields.items() if n != foreign[0]})
+        accepted = self.server_apply_push(me, [forged], honest=False)
+        assert accepted == [], f"forgery {kind} accepted"
+        assert same(self.server[rid], known)
+
+    # -- quiescence --
+
+    def quiesce(self) -> None:
+        # Deliver everything still in flight, in order, without loss.
+        while self.network:
+            self.deliver(self.network.pop(0))
+        # Then every phone pushes and pulls until nothing changes.
+        for _ in range(4):
+            before = [dict(p.store) for p in self.phones], dict(self.server)
+            for phone in self.phones:
+                for state in self.server_apply_push(phone.replica, list(phone.store.values())):
+                    self.hold(phone.store, state)
+            for phone in self.phones:
+                for state in list(self.server.values()):
+                    self.hold(phone.store, state)
+            if same(before, ([dict(p.store) for p in self.phones], dict(self.server))):
+                break
+        else:
+            raise AssertionError("push and pull did not reach a fixpoint")
+
+    def check_convergence(self) -> None:
+        # Invariant 1: every replica holds the same state of every record.
+        for phone in self.phones:
+            assert same(dict(sorted(phone.store.items())), dict(sorted(self.server.items()))), "replicas diverged"
+
+    def check_idempotent_push(self) -> None:
+        # Invariant 3: pushing every state again, twice, changes nothing.
+        frozen = msgspec.json.encode(dict(sorted(self.server.items())))
+        for phone in self.phones * 2:
+            self.server_apply_push(phone.replica, list(phone.store.values()))
+        assert msgspec.json.encode(dict(sorted(self.server.items()))) == frozen
+
+    def check_no_lost_edit(self) -> None:
+        # Invariant 2: every edit's sibling survives, or an edit that had seen
+        # it replaced it, or it stands as a conflict sibling (also "survives").
+        # Only a wiped phone's edits that never left it may be missing.
+        for e in self.edits:
+            final = self.server.get(e.rid)
+            if final is None or not seen(final.vv, e.replica, e.counter):
+                assert e.replica in self.wiped, f"edit {e} never arrived"
+                continue
+            for name, value in e.fields.items():
+                held = [s for s in final.fields.get(name, []) if (s[1], s[2]) == (e.replica, e.counter)]
+                if held:
+                    assert same(held[0], (value, e.replica, e.counter, e.t)), "a sibling changed"
+                    continue
+                assert any(
+                    name in later.fields
+                    and later.rid == e.rid
+                    and seen(later.seen_before, e.replica, e.counter)
+                    and seen(final.vv, later.replica, later.counter)
+                    for later in self.edits
+                ), f"edit {e} lost field {name} with nobody having seen it"
+
+    def check_only_real_unreplaced_siblings(self) -> None:
+        # No invented sibling, and none that an arrived edit had replaced.
+        for rid, final in self.server.items():
+            arrived = [e for e in self.edits if e.rid == rid and seen(final.vv, e.replica, e.counter)]
+            for name, sibs in final.fields.items():
+                for value, r, c, t in sibs:
+                    assert any(
+                        (e.replica, e.counter, e.t) == (r, c, t) and name in e.fields and same(e.fields[name], value)
+                        for e in arrived
+                    ), "a sibling no edit wrote"
+                    assert not any(
+                        name in e.fields and seen(e.seen_before, r, c) for e in arrived
+                    ), "a replaced sibling came back"
+
+    def check_no_resurrection(self) -> None:
+        # Invariant 6: any older state merged again changes nothing, and the
+        # deleted/alive reading follows from who had seen what.
+        for old in self.history:
+            final = self.server.get(old.id)
+            if final is not None and compare(old.vv, final.vv) in (Order.BEFORE, Order.EQUAL):
+                assert same(merge(final, old), final), "an old state changed the merged state"
+        for rid, final in self.server.items():
+            arrived = [e for e in self.edits if e.rid == rid and seen(final.vv, e.replica, e.counter)]
+            deletes = [e for e in arrived if e.is_delete]
+            for d in deletes:
+                if all(e is d or seen(d.seen_before, e.replica, e.counter) for e in arrived):
+                    assert is_deleted(final), "a delete that saw every edit did not delete"
+            for e in arrived:
+                writes_other = any(n != "deleted" for n in e.fields)
+                if writes_other and not any(seen(d.seen_before, e.replica, e.counter) for d in deletes):
+                    assert not is_deleted(final), "a record was deleted over an edit no delete had seen"
+
+    def quiesce_and_check(self) -> None:
+        self.quiesce()
+        self.check_convergence()
+        self.check_no_lost_edit()
+        self.check_only_real_unreplaced_siblings()
+        self.check_no_resurrection()
+        self.check_idempotent_push()
+
+    @invariant()
+    def server_states_are_consistent(self) -> None:
+        for state in self.server.values():
+            assert authorship_errors(state, state, SERVER) == []
+
+    final_checks = 0
+
+    def teardown(self) -> None:
+        # Every run ends quiesced and checked, unless a step already failed:
+        # then its error is the one to report, not a second one from here.
+        if self.phones and sys.exc_info()[1] is None:
+            self.quiesce_and_check()
+            SyncSystem.final_checks += 1
+
+
+def test_replicas_converge_lose_no_edit_push_idempotently_and_never_resurrect() -> None:
+    SyncSystem.final_checks = 0
+    run_state_machine_as_test(SyncSystem, settings=MACHINE_SETTINGS)
+    assert SyncSystem.final_checks >= MACHINE_SETTINGS.max_examples // 2
