@@ -1,0 +1,768 @@
+"""Sync throughput: push (creates, then edits) and pull through the real server, against the raw driver.
+
+    .venv/bin/python bench/sync_bench.py [--db sqlite|postgres|both] [--push N] [--pull N]
+                                         [--batch 500] [--page 1000] [--py-spy DIR] [--seed 1]
+
+For each database (default both; push 10,000, pull 50,000):
+
+1. A fresh database: a SQLite file in a temporary FIELDBOOK_DATA_DIR, or a throwaway PostgreSQL
+   server (tests.pgserver.PgServer) through DATABASE_URL; `fieldbook migrate`; one rep
+   (`fieldbook user add --role rep --team North`, the password on stdin).
+2. `fieldbook serve --port <free>` (one uvicorn worker) as a subprocess; sign in as the rep
+   (session and CSRF cookies; X-CSRFToken on every POST); register a device.
+3. Push, timed: N new contacts (name, team, title, phones, emails, tags, notes; made with the
+   pure core `sync.edit`, as a phone would) in batches of `--batch` to POST /api/v1/sync/push;
+   then N edits of those same contacts (1-2 fields each), same batches. Every result must be
+   "ok". Request bodies are encoded before the clock starts; answers are checked after it stops.
+4. Pull, timed: creates are pushed (untimed) until the server holds `--pull` records, then a
+   fresh cursor pulls them all in pages of `--page` (the server caps it at 1000). The pulled
+   states are then compared with the phone's own: every one must be there and equal.
+5. The raw floor, in the same run and through the server's driver: aiosqlite on the same file
+   (same pragmas) or asyncpg on the same database. One `executemany` of N rows shaped like a
+   record row (id, state JSON, seq and the contact's columns, with the pushed states' JSON) into
+   a scratch table, in one transaction; rows added (untimed) up to `--pull`; then one SELECT of
+   id, seq, state ordered by seq. The scratch table is dropped afterwards.
+   Before it, this process's garbage collector is frozen (gc.freeze): the phone's tens of
+   thousands of states in this process would otherwise slow the driver down about twice.
+6. A table per database: records/s of each phase (wall clock); the CPU time per record of the
+   process doing the work (the server, or this process for the raw floor; from /proc, so the
+   client's own time never counts) and of PostgreSQL's processes; records per CPU second of
+   both together; and push/raw-write and pull/raw-read, by wall clock (what the goals mean:
+   push >= 25 %, pull >= 50 %) and by CPU (steadier when other work shares the machine, which
+   the table warns about when the load average exceeds the CPU count).
+
+With `--py-spy DIR`, `py-spy record --nonblocking --format raw` samples the server during each
+timed phase into DIR/<db>-<phase>.txt (collapsed stacks; sampling slows the server a little, so
+take the figures from a run without it).
+
+Servers, PostgreSQL and temporary directories are removed at the end, whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import gc
+import http.client
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import msgspec  # noqa: E402
+
+import sync  # noqa: E402
+
+EMAIL, PASSWORD, TEAM = "bench.rep@fieldbook.test", "bench-password-1", "North"
+SESSION_COOKIE, CSRF_COOKIE = "fieldbook_session", "csrftoken"
+PUSH_GOAL, PULL_GOAL = 0.25, 0.50
+T0 = 1_763_800_000_000  # the phone's wall clock, ms
+
+
+# -- the phone's records -------------------------------------------------------------------
+
+FIRST = "Ada Alan Grace Edsger Barbara Donald Frances Ken Margaret Dennis Radia Niklaus Sophie John Hedy Tim".split()
+LAST = "Lovelace Turing Hopper Dijkstra Liskov Knuth Allen Thompson Hamilton Ritchie Perlman Wirth Wilson Backus Lamarr Berners-Lee".split()
+TITLES = ["Buyer", "Head of Purchasing", "Store Manager", "Owner", "Procurement Lead", "Operations Director", "Sales Assistant", "CFO"]
+TAGS = ["key account", "wholesale", "retail", "north", "prospect", "reorder", "trade fair", "vip"]
+WORDS = (
+    "met at the depot discussed spring order asked for samples prefers calls before ten "
+    "new listing pending budget approval next quarter competitor visited last week pricing "
+    "concern delivery window tuesdays follow up after trade fair wants the updated catalogue"
+).split()
+
+
+def _notes(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 40))).capitalize() + "."
+
+
+def _phone(rng: random.Random) -> str:
+    return f"+44 {rng.randint(100, 199)} {rng.randint(100, 999)} {rng.randint(1000, 9999)}"
+
+
+def new_contact(rng: random.Random, replica: str, team: int, i: int, clock: int) -> sync.Record:
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    record_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    changes = {
+        "name": f"{first} {last}",
+        "team": team,
+        "title": rng.choice(TITLES),
+        "phones": [_phone(rng) for _ in range(rng.randint(1, 2))],
+        "emails": [f"{first.lower()}.{last.lower()}{i}@example.test"],
+        "tags": rng.sample(TAGS, rng.randint(0, 3)),
+        "notes": _notes(rng),
+    }
+    return sync.edit(sync.new("contact", record_id), replica, changes, clock)
+
+
+def edit_contact(rng: random.Random, state: sync.Record, replica: str, clock: int) -> sync.Record:
+    makers = {
+        "title": lambda: rng.choice(TITLES),
+        "phones": lambda: [_phone(rng) for _ in range(rng.randint(1, 3))],
+        "notes": lambda: _notes(rng),
+        "tags": lambda: rng.sample(TAGS, rng.randint(1, 3)),
+        "name": lambda: f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+    }
+    names = rng.sample(sorted(makers), rng.randint(1, 2))
+    return sync.edit(state, replica, {n: makers[n]() for n in names}, clock)
+
+
+# -- a minimal HTTP client (http.client: keep-alive, cookies by hand) ----------------------
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if method != "GET" and CSRF_COOKIE in self.cookies:
+            headers["X-CSRFToken"] = self.cookies[CSRF_COOKIE]
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        for value in response.headers.get_all("set-cookie") or []:
+            name, _, rest = value.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return response.status, data
+
+    def json(self, method: str, path: str, payload: Any = None, expect: int = 200) -> Any:
+        body = None if payload is None else msgspec.json.encode(payload)
+        status, data = self.request(method, path, body)
+        if status != expect:
+            raise RuntimeError(f"{method} {path} answered {status}: {data[:300]!r}")
+        return msgspec.json.decode(data)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _Result(msgspec.Struct):
+    id: str
+    status: str
+    errors: list[Any] | None = None
+
+
+class _PushAnswer(msgspec.Struct):
+    results: list[_Result]
+
+
+class _PulledId(msgspec.Struct):
+    id: str
+
+
+class _PageHead(msgspec.Struct):
+    records: list[_PulledId]
+    cursor: str
+    more: bool
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+def fieldbook_command() -> list[str]:
+    for candidate in (ROOT / ".venv" / "bin" / "fieldbook", Path(sys.executable).parent / "fieldbook"):
+        if candidate.exists():
+            return [str(candidate)]
+    found = shutil.which("fieldbook")
+    if found:
+        return [found]
+    sys.exit("cannot find the `fieldbook` command; run `make` or `pip install -e .` first")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [*fieldbook_command(), *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=600
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"fieldbook {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process and its threads (Linux /proc); NaN elsewhere."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else float("nan")
+
+
+def tree_cpu_seconds(parent: int) -> float:
+    """CPU time of a process and its children: PostgreSQL's postmaster and its backends.
+
+    Backends that have exited count through the parent's cutime and cstime (it reaps them).
+    """
+    fields = _stat(parent)
+    if not fields:
+        return float("nan")
+    total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            fields = _stat(name)
+            if fields and int(fields[1]) == parent:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+@dataclass
+class Snap:
+    wall: float
+    server: float  # the uvicorn process (with its aiosqlite threads)
+    db: float  # PostgreSQL's processes; 0 on SQLite (it runs inside the process that uses it)
+    own: float  # this process (the raw floor's driver)
+
+
+class Meter:
+    """Wall clock and CPU clocks of everything that does the work, at the edges of a phase."""
+
+    def __init__(self) -> None:
+        self.server_pid: int | None = None
+        self.postmaster_pid: int | None = None
+
+    def snap(self) -> Snap:
+        return Snap(
+            wall=time.perf_counter(),
+            server=cpu_seconds(self.server_pid) if self.server_pid else 0.0,
+            db=tree_cpu_seconds(self.postmaster_pid) if self.postmaster_pid else 0.0,
+            own=time.process_time(),
+        )
+
+
+METER = Meter()
+
+
+class Server:
+    """`fieldbook serve` on a free port, its log in the data directory."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env, self.log_path = env, log_path
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.log = None
+
+    def start(self) -> None:
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [*fieldbook_command(), "serve", "--port", str(self.port), "--workers", "1"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    return
+                conn.close()
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"no answer from /healthz within 60 s:\n{self.log_tail()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            print(f"the server had exited with {self.process.returncode}; the end of its log:\n{self.log_tail()}", file=sys.stderr)
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+class Sampler:
+    """py-spy record of the server during one phase (only with --py-spy)."""
+
+    def __init__(self, out_dir: Path | None, pid: int, name: str) -> None:
+        self.out_dir, self.pid, self.name = out_dir, pid, name
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Sampler:
+        if self.out_dir is None:
+            return self
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        self.path = self.out_dir / f"{self.name}.txt"
+        self.process = subprocess.Popen(
+            [spy, "record", "--pid", str(self.pid), "--rate", "200", "--nonblocking", "--format", "raw", "-o", str(self.path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(0.5)  # let it attach
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            _, err = self.process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, err = self.process.communicate()
+        if self.process.returncode not in (0, -signal.SIGINT) and not self.path.exists():
+            print(f"  py-spy failed: {err.decode(errors='replace')[-300:]}")
+        else:
+            print(f"  py-spy samples: {self.path}")
+
+
+# -- the phases ---------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    records: int
+    seconds: float
+    #: CPU seconds of the process doing the work (the server, or this process for the raw floor).
+    cpu: float
+    #: CPU seconds of PostgreSQL's processes (0 on SQLite).
+    db_cpu: float
+    note: str = ""
+
+    @classmethod
+    def measured(cls, name: str, records: int, a: Snap, b: Snap, *, raw: bool = False, note: str = "") -> Phase:
+        cpu = (b.own - a.own) if raw else (b.server - a.server)
+        return cls(name, records, b.wall - a.wall, cpu, b.db - a.db, note)
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def cpu_rate(self) -> float:
+        """Records per CPU second of everything that worked: steadier than `rate` on a busy machine."""
+        spent = self.cpu + self.db_cpu
+        return self.records / spent if spent > 0 else float("nan")
+
+    def per_record_ms(self, seconds: float) -> float:
+        return seconds / self.records * 1000 if self.records else float("nan")
+
+
+@dataclass
+class Phone:
+    client: Client
+    replica: str
+    team: int
+    rng: random.Random
+    states: dict[str, sync.Record] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    clock: int = T0
+
+    def tick(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    def bodies(self, records: list[sync.Record], batch: int) -> list[bytes]:
+        return [
+            msgspec.json.encode({"replica": self.replica, "records": records[i : i + batch]})
+            for i in range(0, len(records), batch)
+        ]
+
+    def send(self, bodies: list[bytes], expected: list[sync.Record], name: str) -> Phase:
+        """Push the prepared bodies one after another; time only the round trips, then check."""
+        answers: list[tuple[int, bytes]] = []
+        start = METER.snap()
+        for body in bodies:
+            answers.append(self.client.request("POST", "/api/v1/sync/push", body))
+        end = METER.snap()
+        results: list[_Result] = []
+        for status, data in answers:
+            if status != 200:
+                raise RuntimeError(f"push answered {status}: {data[:300]!r}")
+            results += msgspec.json.decode(data, type=_PushAnswer).results
+        if len(results) != len(expected):
+            raise RuntimeError(f"push answered {len(results)} results for {len(expected)} records")
+        bad = [r for r in results if r.status != "ok"]
+        if bad:
+            raise RuntimeError(f"{len(bad)} of {len(results)} pushed records were rejected, e.g. {bad[0]}")
+        if [r.id for r in results] != [r.id for r in expected]:
+            raise RuntimeError("push results are not in the order of the records pushed")
+        return Phase.measured(name, len(expected), start, end)
+
+    def creates(self, count: int) -> list[sync.Record]:
+        out = []
+        for _ in range(count):
+            i = len(self.order)
+            record = new_contact(self.rng, self.replica, self.team, i, self.tick())
+            self.states[record.id] = record
+            self.order.append(record.id)
+            out.append(record)
+        return out
+
+    def edits(self, ids: list[str]) -> list[sync.Record]:
+        out = []
+        for record_id in ids:
+            record = edit_contact(self.rng, self.states[record_id], self.replica, self.tick())
+            self.states[record_id] = record
+            out.append(record)
+        return out
+
+    def pull_all(self, page: int) -> tuple[Phase, list[bytes]]:
+        """Pull from a fresh cursor to the end; the client only reads ids and the cursor inside the clock."""
+        pages: list[bytes] = []
+        cursor: str | None = None
+        count = 0
+        client_s = 0.0
+        start = METER.snap()
+        while True:
+            path = f"/api/v1/sync/pull?limit={page}"
+            if cursor:
+                path += "&after=" + urllib.parse.quote(cursor)
+            status, data = self.client.request("GET", path)
+            if status != 200:
+                raise RuntimeError(f"pull answered {status}: {data[:300]!r}")
+            c0 = time.perf_counter()
+            head = msgspec.json.decode(data, type=_PageHead)
+            client_s += time.perf_counter() - c0
+            pages.append(data)
+            count += len(head.records)
+            cursor = head.cursor
+            if not head.more:
+                break
+        end = METER.snap()
+        note = f"{len(pages)} pages; client JSON scan {client_s:.2f} s inside the clock"
+        return Phase.measured("pull", count, start, end, note=note), pages
+
+    def check_pulled(self, pages: list[bytes]) -> None:
+        seen: dict[str, sync.Record] = {}
+        for data in pages:
+            body = msgspec.json.decode(data, type=sync.PullPage)
+            for record in body.records:
+                seen[record.id] = record
+            if body.gone:
+                raise RuntimeError(f"pull listed {len(body.gone)} records as gone")
+        missing = [i for i in self.order if i not in seen]
+        if missing:
+            raise RuntimeError(f"pull did not return {len(missing)} of the {len(self.order)} records pushed")
+        extra = len(seen) - len(self.order)
+        if extra:
+            raise RuntimeError(f"pull returned {extra} records the phone never pushed")
+        unequal = [i for i in self.order if seen[i] != self.states[i]]
+        if unequal:
+            raise RuntimeError(f"{len(unequal)} pulled states differ from the phone's, e.g. {unequal[0]}")
+
+
+# -- the raw floor ----------------------------------------------------------------------------
+
+
+def raw_rows(phone: Phone) -> list[tuple]:
+    """(id, state JSON, seq, deleted, created_at, updated_at, team, name, title, phone, email) per record."""
+    at = dt.datetime.now(dt.timezone.utc)
+    rows = []
+    for seq, record_id in enumerate(phone.order, start=1):
+        state = phone.states[record_id]
+        shown = sync.visible(state)
+        rows.append(
+            (
+                record_id,
+                msgspec.json.encode(state).decode(),
+                seq,
+                False,
+                at,
+                at,
+                shown.get("team"),
+                shown.get("name", ""),
+                shown.get("title", ""),
+                (shown.get("phones") or [""])[0],
+                (shown.get("emails") or [""])[0],
+            )
+        )
+    return rows
+
+
+async def raw_sqlite(path: Path, rows: list[tuple], write_n: int) -> tuple[Phase, Phase]:
+    import aiosqlite
+
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    try:
+        for pragma in ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA busy_timeout = 10000"):
+            await conn.execute(pragma)
+        await conn.execute("DROP TABLE IF EXISTS bench_raw")
+        await conn.execute(
+            "CREATE TABLE bench_raw (id UUID PRIMARY KEY NOT NULL, state TEXT NOT NULL, seq INTEGER NOT NULL,"
+            " deleted BOOLEAN NOT NULL, created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL,"
+            " team INTEGER, name VARCHAR(200) NOT NULL, title VARCHAR(200) NOT NULL, phone VARCHAR(40) NOT NULL,"
+            " email VARCHAR(320) NOT NULL)"
+        )
+        await conn.execute("CREATE INDEX bench_raw_seq ON bench_raw (seq)")
+        # Timestamps as ISO text, as the server's driver stores them on SQLite.
+        text_rows = [(*r[:4], r[4].isoformat(), r[5].isoformat(), *r[6:]) for r in rows]
+        insert = "INSERT INTO bench_raw VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        start = METER.snap()
+        await conn.execute("BEGIN IMMEDIATE")
+        await conn.executemany(insert, text_rows[:write_n])
+        await conn.execute("COMMIT")
+        write = Phase.measured("raw write", write_n, start, METER.snap(), raw=True, note="aiosqlite executemany, one transaction")
+        if len(text_rows) > write_n:
+            await conn.execute("BEGIN IMMEDIATE")
+            await conn.executemany(insert, text_rows[write_n:])
+            await conn.execute("COMMIT")
+        start = METER.snap()
+        async with conn.execute("SELECT id, seq, state FROM bench_raw ORDER BY seq") as cursor:
+            got = await cursor.fetchall()
+        read = Phase.measured("raw read", len(got), start, METER.snap(), raw=True, note="aiosqlite, one SELECT ... ORDER BY seq")
+        await conn.execute("DROP TABLE bench_raw")
+        return write, read
+    finally:
+        await conn.close()
+
+
+async def raw_postgres(dsn: str, rows: list[tuple], write_n: int) -> tuple[Phase, Phase]:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS bench_raw")
+        await conn.execute(
+            "CREATE TABLE bench_raw (id UUID PRIMARY KEY, state TEXT NOT NULL, seq BIGINT NOT NULL,"
+            " deleted BOOLEAN NOT NULL, created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL,"
+            " team INTEGER, name VARCHAR(200) NOT NULL, title VARCHAR(200) NOT NULL, phone VARCHAR(40) NOT NULL,"
+            " email VARCHAR(320) NOT NULL)"
+        )
+        await conn.execute("CREATE INDEX bench_raw_seq ON bench_raw (seq)")
+        pg_rows = [(uuid.UUID(r[0]), *r[1:]) for r in rows]
+        insert = "INSERT INTO bench_raw VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        start = METER.snap()
+        async with conn.transaction():
+            await conn.executemany(insert, pg_rows[:write_n])
+        write = Phase.measured("raw write", write_n, start, METER.snap(), raw=True, note="asyncpg executemany, one transaction")
+        if len(pg_rows) > write_n:
+            async with conn.transaction():
+                await conn.executemany(insert, pg_rows[write_n:])
+        await conn.execute("ANALYZE bench_raw")
+        start = METER.snap()
+        got = await conn.fetch("SELECT id, seq, state FROM bench_raw ORDER BY seq")
+        read = Phase.measured("raw read", len(got), start, METER.snap(), raw=True, note="asyncpg, one fetch ... ORDER BY seq")
+        await conn.execute("DROP TABLE bench_raw")
+        return write, read
+    finally:
+        await conn.close()
+
+
+# -- one database -------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    database: str
+    phases: dict[str, Phase]
+    load: tuple[float, float]  # 1-minute load average at the start and the end
+
+
+def bench_database(name: str, args: argparse.Namespace, stack: list) -> Outcome:
+    print(f"\n== {name} ==")
+    METER.server_pid = METER.postmaster_pid = None
+    load_before = os.getloadavg()[0]
+    data_dir = Path(tempfile.mkdtemp(prefix=f"fieldbook-syncbench-{name}-"))
+    stack.append(lambda: shutil.rmtree(data_dir, ignore_errors=True))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY")}
+    env["FIELDBOOK_DATA_DIR"] = str(data_dir)
+    dsn: str | None = None
+    if name == "postgres":
+        from tests.pgserver import PgServer
+
+        pg = PgServer()
+        stack.append(pg.stop)
+        pg.start()
+        dsn = pg.create_database("fieldbook_sync_bench")
+        env["DATABASE_URL"] = dsn
+        assert pg.data_dir is not None
+        METER.postmaster_pid = int((Path(pg.data_dir) / "postmaster.pid").read_text().split()[0])
+        print(f"database: throwaway PostgreSQL {dsn}")
+    else:
+        print(f"database: SQLite {data_dir / 'fieldbook.db'}")
+    run_cli(env, "migrate")
+    run_cli(env, "user", "add", EMAIL, "--role", "rep", "--team", TEAM, stdin=PASSWORD + "\n")
+
+    server = Server(env, data_dir / "server.log")
+    stack.append(server.stop)
+    server.start()
+    METER.server_pid = server.pid
+    print(f"server: pid {server.pid}, port {server.port}")
+    client = Client(server.port)
+    stack.append(client.close)
+    client.json("POST", "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD})
+    if SESSION_COOKIE not in client.cookies or CSRF_COOKIE not in client.cookies:
+        raise RuntimeError(f"sign-in set cookies {sorted(client.cookies)}, not the session and CSRF ones")
+    me = client.json("GET", "/api/v1/auth/me")
+    replica = client.json("POST", "/api/v1/sync/devices", {"name": "sync bench"}, expect=201)["replica"]
+    phone = Phone(client, replica, me["team"], random.Random(args.seed))
+    spy_dir = Path(args.py_spy).resolve() if args.py_spy else None
+    if spy_dir:
+        spy_dir.mkdir(parents=True, exist_ok=True)
+
+    # Warm up the server (imports, prepared paths, caches), untimed and not counted.
+    warm = phone.creates(min(args.batch, 50))
+    phone.send(phone.bodies(warm, args.batch), warm, "warm-up")
+    base = len(phone.order)
+    phases: dict[str, Phase] = {}
+
+    created = phone.creates(args.push)
+    bodies = phone.bodies(created, args.batch)
+    with Sampler(spy_dir, server.pid, f"{name}-push-creates"):
+        phases["push creates"] = phone.send(bodies, created, "push creates")
+    print(f"  push creates: {phases['push creates'].rate:,.0f} rec/s")
+
+    edited = phone.edits([r.id for r in created])
+    bodies = phone.bodies(edited, args.batch)
+    with Sampler(spy_dir, server.pid, f"{name}-push-edits"):
+        phases["push edits"] = phone.send(bodies, edited, "push edits")
+    print(f"  push edits:   {phases['push edits'].rate:,.0f} rec/s")
+
+    more = max(0, args.pull - len(phone.order))
+    if more:
+        t0 = time.perf_counter()
+        for start in range(0, more, 5000):
+            chunk = phone.creates(min(5000, more - start))
+            phone.send(phone.bodies(chunk, args.batch), chunk, "fill")
+        print(f"  (pushed {more:,} more creates for the pull in {time.perf_counter() - t0:.1f} s, untimed)")
+
+    with Sampler(spy_dir, server.pid, f"{name}-pull"):
+        phases["pull"], pages = phone.pull_all(args.page)
+    print(f"  pull:         {phases['pull'].rate:,.0f} rec/s ({phases['pull'].note})")
+    phone.check_pulled(pages)
+    print(f"  checked: all {len(phone.order):,} pulled states equal the phone's ({base} were warm-up records)")
+    del pages
+
+    rows = raw_rows(phone)
+    phone.states.clear()
+    # The phone's tens of thousands of states would make this process's garbage collector
+    # slow the raw driver down (about twice, for the read); the server has no such heap.
+    gc.collect()
+    gc.freeze()
+    try:
+        if name == "postgres":
+            assert dsn is not None
+            write, read = asyncio.run(raw_postgres(dsn, rows, args.push))
+        else:
+            write, read = asyncio.run(raw_sqlite(data_dir / "fieldbook.db", rows, args.push))
+    finally:
+        gc.unfreeze()
+    phases["raw write"], phases["raw read"] = write, read
+    print(f"  raw write:    {write.rate:,.0f} rec/s   raw read: {read.rate:,.0f} rec/s")
+    return Outcome(name, phases, (load_before, os.getloadavg()[0]))
+
+
+def _ms(value: float) -> str:
+    return "" if value != value else f"{value:.3f}"  # blank for NaN
+
+
+def report(outcome: Outcome) -> None:
+    p = outcome.phases
+    cpus = os.cpu_count() or 1
+    print(f"\n{outcome.database}: records/s through the server against the raw driver")
+    print(f"  {'phase':<13}{'records':>8}{'seconds':>9}{'rec/s':>10}{'CPU ms/rec':>12}{'db CPU ms/rec':>15}{'rec/CPU-s':>11}")
+    for phase in p.values():
+        db_ms = phase.per_record_ms(phase.db_cpu) if outcome.database == "postgres" else float("nan")
+        print(
+            f"  {phase.name:<13}{phase.records:>8,}{phase.seconds:>9.2f}{phase.rate:>10,.0f}"
+            f"{_ms(phase.per_record_ms(phase.cpu)):>12}{_ms(db_ms):>15}{phase.cpu_rate:>11,.0f}"
+        )
+    print(f"  {'ratio':<26}{'wall':>8}{'CPU':>8}   goal")
+    for label, num, den, goal in (
+        ("push creates / raw write", "push creates", "raw write", PUSH_GOAL),
+        ("push edits / raw write", "push edits", "raw write", PUSH_GOAL),
+        ("pull / raw read", "pull", "raw read", PULL_GOAL),
+    ):
+        wall = p[num].rate / p[den].rate
+        cpu = p[num].cpu_rate / p[den].cpu_rate
+        verdict = "meets" if wall >= goal else "MISSES"
+        print(f"  {label:<26}{wall:>8.1%}{cpu:>8.1%}   >= {goal:.0%}: {verdict}")
+    print(
+        "  (CPU ms/rec: the server process, or this process for the raw rows; db CPU: PostgreSQL's"
+        " processes; rec/CPU-s counts both, and is steadier than rec/s on a busy machine)"
+    )
+    if max(outcome.load) > cpus:
+        print(
+            f"  warning: load average {outcome.load[0]:.1f} -> {outcome.load[1]:.1f} on {cpus} CPUs:"
+            " other work shared the machine, so wall-clock figures are noisy"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--push", type=int, default=10_000, help="records created, then edited (default 10,000)")
+    parser.add_argument("--pull", type=int, default=50_000, help="records on the server to pull (default 50,000)")
+    parser.add_argument("--batch", type=int, default=500, help="records per push (default 500)")
+    parser.add_argument("--page", type=int, default=1000, help="pull page size asked for (server cap 1000)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--py-spy", metavar="DIR", help="sample the server with py-spy during each timed phase")
+    args = parser.parse_args()
+    if args.push < 1 or args.pull < 1 or not 1 <= args.batch <= 1000:
+        parser.error("--push and --pull must be positive, --batch 1..1000")
+    revision = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    print(f"sync bench at {revision or 'an unknown revision'}: push {args.push:,} in batches of {args.batch},"
+          f" pull {args.pull:,} in pages of {args.page}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    outcomes: list[Outcome] = []
+    for name in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+        stack: list = []
+        try:
+            outcomes.append(bench_database(name, args, stack))
+        finally:
+            for undo in reversed(stack):
+                try:
+                    undo()
+                except Exception as error:  # keep cleaning up
+                    print(f"cleanup: {error}", file=sys.stderr)
+    for outcome in outcomes:
+        report(outcome)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
