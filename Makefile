@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-server test-sync test-pwa soak bench migrate demo system-packages clean
+.PHONY: run test test-server test-sync test-pwa test-browser soak bench migrate demo system-packages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,14 +34,22 @@ system-packages:
 		echo "installing Node.js from Debian's packages"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; \
 	fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Chromium from Debian's packages"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 
-## Every test: sync core, server on SQLite and PostgreSQL, the phone's merge under node.
+## Every test: sync core, server on SQLite and PostgreSQL, the phone in Chromium, the phone's merge under node.
 test: $(STAMP) system-packages
 	$(BIN)/python -m pytest -q
 	node --test tests/pwa/
 
 test-pwa: system-packages
 	node --test tests/pwa/
+
+## Only the browser tests: the PWA in Debian's Chromium against a live server.
+test-browser: $(STAMP) system-packages
+	$(BIN)/python -m pytest -q tests/pwa
 
 test-sync: $(STAMP)
 	$(BIN)/python -m pytest -q tests/sync
