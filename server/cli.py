@@ -86,6 +86,16 @@ def demo(if_empty: bool) -> None:
         click.echo(f"  {email:32} {role:8} {team or ''}")
 
 
+@main.command()
+def icons() -> None:
+    """Draw the app icons again into pwa/icons/ (after changing server/icons.py)."""
+    from server.icons import write_icons
+    from server.settings import PROJECT_ROOT
+
+    for path in write_icons(PROJECT_ROOT / "pwa" / "icons"):
+        click.echo(f"wrote {path.relative_to(PROJECT_ROOT)}")
+
+
 @main.group()
 def user() -> None:
     """Manage users."""
