@@ -95,7 +95,8 @@ def test_html_sign_in_form_works_without_javascript(env: Env) -> None:
     )
     assert signed_in.status_code == 303
     home = client.get("/")
-    assert "Signed in as" in home.text and "Contacts" in home.text
+    assert '<script type="module" src="/static/js/app.js">' in home.text and 'name="password"' not in home.text
+    assert client.get("/login", follow_redirects=False).status_code == 303
     client.cookies.clear()
 
 

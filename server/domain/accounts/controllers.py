@@ -2,8 +2,6 @@
 
 from typing import Annotated, Any
 
-import msgspec
-
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
@@ -17,7 +15,6 @@ from server.domain.accounts import services
 from server.domain.accounts.guards import requires_login
 from server.domain.accounts.middleware import SESSION_COOKIE
 from server.domain.accounts.schemas import LoginRequest, Me
-from server.domain.crm.services import KINDS, ListQuery, RecordService
 from server.settings import Settings
 
 CSRF_COOKIE = "csrftoken"
@@ -100,13 +97,16 @@ class LoginPageController(Controller):
 
     @get("/", operation_id="home")
     async def home(self, request: Request) -> Template:
-        user = request.scope.get("user")
-        if user is None:
+        # Signed in: the app. Signed out: the form, which works with no JavaScript at all.
+        if request.scope.get("user") is None:
             return Template("login.html", context={"error": None, "email": ""})
-        q = request.query_params.get("q", "")[:200]
-        contacts = await RecordService(KINDS["contact"], user).list(ListQuery(q=q or None, limit=50))
-        contacts["items"] = [msgspec.json.decode(item) for item in contacts["items"]]
-        return Template("home.html", context={"user": user, "q": q, "contacts": contacts})
+        return Template("app.html", headers={"Cache-Control": "no-cache"})
+
+    @get("/login", operation_id="login_page")
+    async def login_page(self, request: Request) -> Template | Redirect:
+        if request.scope.get("user") is not None:
+            return Redirect("/", status_code=HTTP_303_SEE_OTHER)
+        return Template("login.html", context={"error": None, "email": ""})
 
     @post("/login", operation_id="login_form")
     async def login_form(

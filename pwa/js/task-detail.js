@@ -1,0 +1,39 @@
+// One task: create, edit, reschedule, complete.
+
+import * as store from './store.js';
+import { navigate } from './app.js';
+import { change, newId } from './sync.js';
+import { recordForm } from './record-form.js';
+import { heldNotice, conflictNotice, pendingNote, deleteButton, newRecordDefaults } from './record-parts.js';
+import { h, clear, typing } from './ui.js';
+
+export async function render(main, { id, params }, ctx) {
+  if (id === 'new') {
+    const fresh = newId();
+    const extra = newRecordDefaults('task', ctx.me);
+    if (params.related_type && params.related_id) Object.assign(extra, { related_type: params.related_type, related_id: params.related_id });
+    clear(main, h('h1', { text: 'New task' }),
+      recordForm({ type: 'task', id: fresh, entry: null, extra, onSaved: () => navigate('#/tasks'), onCancel: () => history.back(), submitLabel: 'Add task' }));
+    return null;
+  }
+  const draw = async () => {
+    const entry = await store.getEntry('task', id);
+    if (!entry || entry.deleted) {
+      clear(main, h('h1', { text: 'Task not found' }), h('a', { href: '#/tasks', text: 'Back to tasks' }));
+      return;
+    }
+    const v = entry.v;
+    const related = v.related_type && v.related_id ? h('p', {}, h('a', { href: `#/${v.related_type === 'company' ? 'companies' : `${v.related_type}s`}/${v.related_id}`, text: `Open the related ${v.related_type}` })) : null;
+    clear(main,
+      h('p', {}, h('a', { href: '#/tasks', text: '‹ Tasks' })),
+      h('h1', { text: v.title }), heldNotice(entry), conflictNotice(entry), pendingNote(entry), related,
+      h('div', { class: 'actions' },
+        v.done_at
+          ? h('button', { type: 'button', class: 'secondary', onclick: () => change('task', id, { done_at: null }) }, 'Reopen')
+          : h('button', { type: 'button', onclick: () => change('task', id, { done_at: new Date().toISOString() }) }, 'Mark done')),
+      recordForm({ type: 'task', id, entry, onSaved: () => navigate('#/tasks'), submitLabel: 'Save changes' }),
+      h('div', { class: 'actions' }, deleteButton('task', id, v.title, () => navigate('#/tasks'))));
+  };
+  await draw();
+  return { refresh: () => { if (!typing(main)) draw(); } };
+}
