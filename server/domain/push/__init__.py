@@ -1,0 +1,1 @@
+"""Web push: VAPID keys, subscriptions, the message queue, reminders and the dispatcher."""
