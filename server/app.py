@@ -22,6 +22,7 @@ from server.domain.accounts.controllers import AuthController, LoginPageControll
 from server.domain.accounts.middleware import SessionUserMiddleware
 from server.domain.crm.controllers import CONTROLLERS as CRM_CONTROLLERS
 from server.domain.crm.services import FieldErrors, NotVisible
+from server.domain.push.controllers import PushController
 from server.domain.shell.controllers import ShellController
 from server.domain.syncing.controllers import SyncController
 from server.settings import PROJECT_ROOT, DatabaseSettings, Settings, get_settings
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ShellController,
             *CRM_CONTROLLERS,
             SyncController,
+            PushController,
             create_static_files_router(path="/static", directories=[PROJECT_ROOT / "pwa"], include_in_schema=False),
         ],
         dependencies={"settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True)},

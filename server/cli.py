@@ -1,4 +1,4 @@
-"""The `fieldbook` command: serve, migrate, demo data, users."""
+"""The `fieldbook` command: serve, migrate, demo data, users, the push worker."""
 
 from __future__ import annotations
 
@@ -138,3 +138,45 @@ def user_move(email: str, team: str) -> None:
 
     moved = _run(work)
     click.echo(f"moved {email} to {team}" if moved else f"{email} is in {team} already")
+
+
+@main.command()
+def vapid() -> None:
+    """Print the VAPID public key (the applicationServerKey phones subscribe with)."""
+    from server.domain.push.services import public_key
+
+    click.echo(public_key(get_settings().push))
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--concurrency", default=None, type=click.IntRange(1, 1000), help="Pushes in flight at once (default: $PUSH_CONCURRENCY or 64).")
+@click.option("--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 60), help="Seconds between looks for new messages.")
+def worker(once: bool, concurrency: int | None, poll: float) -> None:
+    """Send push messages (task reminders and others) as they come due."""
+    import dataclasses
+    import logging
+    import signal
+
+    from server.app import engine_for
+    from server.domain.push.worker import Worker
+
+    settings = get_settings()
+    push = dataclasses.replace(settings.push, concurrency=concurrency) if concurrency else settings.push
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    async def work() -> int:
+        dispatcher = Worker(push, engine_for(settings))
+        if once:
+            return await dispatcher.run_once()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        click.echo(f"push worker {dispatcher.name} running; stop with Ctrl-C")
+        await dispatcher.run_forever(stop, poll_s=poll)
+        return 0
+
+    handled = _run(work)
+    if once:
+        click.echo(f"handled {handled} push messages")

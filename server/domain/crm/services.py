@@ -449,6 +449,11 @@ async def store(kind: Kind, state: sync.Record, tx: WriteTransaction, existed: d
     else:
         await table.update({getattr(table, k): v for k, v in row.items()}).where(table.id == state.id)
     await _index(kind, state.id, values, deleted, fresh=existed is None)
+    if kind.name == "task":
+        # Imported here: push depends on crm, and this one call keeps its reminders in step.
+        from server.domain.push.services import task_stored
+
+        await task_stored(state.id, values, deleted, existed is None)
     if existed is not None:
         before = sync.visible(decode_state(existed["state"]))
         if any(before.get(f) != values.get(f) for f in _SCOPE_FIELDS):
