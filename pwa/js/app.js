@@ -46,6 +46,7 @@ async function route() {
   const main = document.getElementById('main');
   const hit = routes.find(([pattern]) => pattern.test(path));
   if (!hit) {
+    current = null;
     clear(main, h('h1', { text: 'Not found' }), h('p', {}, h('a', { href: '#/today', text: 'Go to Today' })));
     return;
   }
@@ -55,14 +56,18 @@ async function route() {
     if (a.dataset.tab === tab) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
+  current = null; // the old screen's late redraws must not land on the new one
   const module = await load();
   if (token !== routeToken) return;
-  current?.cleanup?.();
-  current = { cleanup: null, refresh: null };
-  const screen = await module.render(main, { id: match[1], params }, ctx);
+  // Each screen draws into its own element: a redraw still in flight from the screen before
+  // writes into a detached element, never over the new screen.
+  const view = h('div', { class: 'view' });
+  const screen = await module.render(view, { id: match[1], params }, ctx);
   if (token !== routeToken) return;
+  main.replaceChildren(view);
   current = screen || {};
-  if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
+  if (current.focus) current.focus();
+  else main.focus({ preventScroll: true });
 }
 
 // A screen that shows data redraws when that data changes, unless the user is typing in it.

@@ -14,9 +14,10 @@ export async function render(main, _route, ctx) {
   const body = h('div', { id: 'settings' });
   clear(main, h('h1', { text: 'Sync & settings' }), body);
   const draw = async () => {
-    const [meta, counts, estimate, persisted] = await Promise.all([
+    const [meta, counts, flagged, estimate, persisted] = await Promise.all([
       store.allMeta(),
       store.counts(),
+      store.flagged(),
       navigator.storage?.estimate?.().catch(() => null),
       navigator.storage?.persisted?.().catch(() => null),
     ]);
@@ -46,7 +47,8 @@ export async function render(main, _route, ctx) {
           h('dt', { text: 'Refused by the server' }), h('dd', { id: 'held-count' }, String(counts.held), counts.held ? h('span', {}, ' · ', h('a', { href: '#/conflicts', text: 'see why' })) : null),
           h('dt', { text: 'Records on this phone' }), h('dd', { text: counts.records.toLocaleString() }),
           h('dt', { text: 'This phone' }), h('dd', { text: meta.replica ? `replica ${meta.replica}` : 'not registered yet' })),
-        syncButton),
+        syncButton,
+        refusedList(flagged.filter((e) => e.held))),
       nameForm,
       h('section', { 'aria-labelledby': 's-storage' }, h('h2', { id: 's-storage', text: 'Storage' }),
         h('p', { id: 'storage-used', text: estimate ? `${bytes(estimate.usage)} used of ${bytes(estimate.quota)} available.` : 'This browser does not say how much storage is used.' }),
@@ -57,6 +59,17 @@ export async function render(main, _route, ctx) {
   };
   await draw();
   return { refresh: () => { if (!typing(body)) draw(); } };
+}
+
+const PATHS = { company: 'companies', contact: 'contacts', deal: 'deals', task: 'tasks' };
+
+function refusedList(held) {
+  if (!held.length) return null;
+  return h('div', { class: 'notice bad', id: 'refused-changes' },
+    h('h3', { text: 'Changes the server refused' }),
+    h('ul', {}, held.map((e) => h('li', {},
+      PATHS[e.type] ? h('a', { href: `#/${PATHS[e.type]}/${e.id}`, text: e.v.name || e.v.title || e.type }) : h('strong', { text: e.type }),
+      `: ${(e.errors || []).map((x) => `${x.field}: ${x.message}`).join('; ')}`))));
 }
 
 async function signOut() {

@@ -122,6 +122,5 @@ export async function render(main, { params }, ctx) {
   });
 
   clear(main, h('h1', { text: 'Log visit' }), form);
-  (chosen ? outcome : who).focus();
-  return null;
+  return { focus: () => (chosen ? outcome : who).focus() };
 }
