@@ -28,6 +28,7 @@ from sync.wire import (
     Record,
     Ref,
     Sibling,
+    decode_push_body,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "authorship_errors",
     "compare",
     "conflicts",
+    "decode_push_body",
     "delete",
     "delete_conflict",
     "edit",

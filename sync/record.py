@@ -62,6 +62,8 @@ def _make(type_: str, id_: str, vv: Mapping[str, int], fields: Mapping[str, Iter
 
 
 def _visible_sibling(siblings: list[Sibling]) -> Sibling:
+    if len(siblings) == 1:
+        return siblings[0]  # the usual case; max() and its key tuples cost more than the rest
     return max(siblings, key=lambda s: (s[3], s[1], s[2]))
 
 
