@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -137,6 +137,7 @@ class PersistentSQLiteEngine(SQLiteEngine):
     async def _run(self, query: str, args: list[Any]) -> list[dict]:
         transaction = self.current_transaction.get()
         if transaction:
+            await flush_deferred()
             return await self._execute(transaction.connection, query, args)
         conns = await self.loop_connections()
         if query.lstrip()[:6].upper() == "SELECT":
@@ -162,12 +163,27 @@ class PersistentSQLiteEngine(SQLiteEngine):
         return PersistentTransaction(engine=self, transaction_type=transaction_type, allow_nested=allow_nested)
 
 
+class DeferringPostgresEngine(PostgresEngine):
+    """Piccolo's PostgreSQL engine, except that a query inside a write transaction first runs
+    the writes deferred before it (see WriteTransaction.defer), so every read sees them."""
+
+    async def run_querystring(self, querystring: QueryString, in_pool: bool = True):
+        if self.current_transaction.get():
+            await flush_deferred()
+        return await super().run_querystring(querystring, in_pool=in_pool)
+
+    async def run_ddl(self, ddl: str, in_pool: bool = True):
+        if self.current_transaction.get():
+            await flush_deferred()
+        return await super().run_ddl(ddl, in_pool=in_pool)
+
+
 def make_engine(settings: DatabaseSettings) -> Engine:
     if settings.is_sqlite:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return PersistentSQLiteEngine(path=str(settings.sqlite_path))
     if settings.url.startswith(("postgres://", "postgresql://")):
-        return PostgresEngine(config={"dsn": settings.url})
+        return DeferringPostgresEngine(config={"dsn": settings.url})
     raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, not {settings.url!r}")
 
 
@@ -188,18 +204,84 @@ async def stop(engine: Engine) -> None:
 
 
 class WriteTransaction:
-    """Hands out change sequence numbers in commit order, so a pull cursor never skips a change."""
+    """Hands out change sequence numbers in commit order, so a pull cursor never skips a change;
+    and gathers deferred writes, to send each statement once with all its rows (executemany)."""
 
-    def __init__(self, clock: int) -> None:
+    def __init__(self, engine: Engine, clock: int) -> None:
+        self.engine = engine
         self.start = clock
         self.seq = clock
+        #: SQL ({} placeholders) -> argument rows, in the order first deferred.
+        self._deferred: dict[str, list[tuple]] = {}
+        #: What the deferred rows write, e.g. ("contact", id): one row per key, see defer().
+        self._keys: set[Any] = set()
+        #: Work that services gather during the transaction and do once before it commits.
+        self.notes: dict[str, Any] = {}
+        self._jobs: list[Callable[[], Awaitable[None]]] = []
 
     def next_seq(self) -> int:
         self.seq += 1
         return self.seq
 
+    def before_commit(self, job: Callable[[], Awaitable[None]]) -> None:
+        """Run `job` once, after the body of the transaction and before it commits."""
+        if job not in self._jobs:
+            self._jobs.append(job)
+
+    async def run_jobs(self) -> None:
+        while self._jobs:
+            await self._jobs.pop(0)()
+
+    async def defer(self, key: Any, sql: str, *args: Any) -> None:
+        """Run a write later, batched with others of the same SQL: before the next query of this
+        transaction, or at its end.
+
+        `key` names the row written. Rows of different keys commute, so grouping them by
+        statement cannot change the outcome; a second write of a key already waiting runs the
+        waiting ones first, so writes of one row keep their order.
+        """
+        if key in self._keys:
+            await self.flush()
+        self._keys.add(key)
+        self._deferred.setdefault(sql, []).append(args)
+
+    async def flush(self) -> None:
+        if not self._deferred:
+            return
+        deferred, self._deferred = self._deferred, {}
+        self._keys = set()
+        connection = self.engine.current_transaction.get().connection  # type: ignore[attr-defined]
+        for sql, rows in deferred.items():
+            if is_sqlite(self.engine):
+                cursor = await connection.executemany(sql.replace("{}", "?"), rows)
+                await cursor.close()
+            else:
+                await connection.executemany(_numbered(sql), rows)
+
+
+def _numbered(sql: str) -> str:
+    """{} placeholders as PostgreSQL's $1, $2, ..."""
+    parts = sql.split("{}")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], start=1)) + parts[-1]
+
 
 _current_write: ContextVar[WriteTransaction | None] = ContextVar("fieldbook_write", default=None)
+
+
+def current_write() -> WriteTransaction:
+    """The write transaction this code runs in (an error outside one: writes need one)."""
+    current = _current_write.get()
+    if current is None:
+        raise RuntimeError("not inside write_transaction()")
+    return current
+
+
+async def flush_deferred() -> None:
+    """Run the current write transaction's deferred writes, if any (the engines call this first
+    thing for every query inside a transaction)."""
+    current = _current_write.get()
+    if current is not None and current._deferred:
+        await current.flush()
 
 
 async def raw(engine: Engine, sql: str, *args: Any) -> list[dict]:
@@ -222,10 +304,12 @@ async def write_transaction(engine: Engine) -> AsyncIterator[WriteTransaction]:
     async with engine.transaction():
         suffix = "" if is_sqlite(engine) else " FOR UPDATE"
         rows = await raw(engine, f"SELECT value FROM sync_clock WHERE id = 1{suffix}")
-        tx = WriteTransaction(int(rows[0]["value"]))
+        tx = WriteTransaction(engine, int(rows[0]["value"]))
         token = _current_write.set(tx)
         try:
             yield tx
+            await tx.run_jobs()
+            await tx.flush()
             if tx.seq != tx.start:
                 await raw(engine, "UPDATE sync_clock SET value = {} WHERE id = 1", tx.seq)
         finally:

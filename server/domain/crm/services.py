@@ -21,11 +21,11 @@ from piccolo.engine.base import Engine
 from piccolo.table import Table
 
 import sync
-from server.db import WriteTransaction, is_sqlite, write_transaction
+from server.db import WriteTransaction, current_write, is_sqlite, write_transaction
 from server.domain.accounts.services import CurrentUser
 from server.domain.accounts.tables import Team, TeamMove, User
 from server.domain.crm import schemas
-from server.domain.crm.tables import Activity, Approval, AudienceChange, Company, Contact, Deal, SearchEntry, Task
+from server.domain.crm.tables import Activity, Approval, AudienceChange, Company, Contact, Deal, Task
 
 SERVER_REPLICA = "s"
 
@@ -315,8 +315,20 @@ def answer(kind: Kind, state: sync.Record, updated_at: Any) -> dict[str, Any]:
     return out
 
 
+class _StoredRecord(msgspec.Struct):
+    """sync.Record without the string patterns, for states this server stored itself."""
+
+    type: str
+    id: str
+    vv: dict[str, int]
+    fields: dict[str, list[tuple[Any, str, int, int]]]
+
+
 def decode_state(raw: str | bytes) -> sync.Record:
-    return msgspec.json.decode(raw, type=sync.Record)
+    """A stored state. It was validated as a sync.Record before it was stored, so its strings
+    are not matched against the wire patterns again (that matching is most of a decode)."""
+    stored = msgspec.json.decode(raw, type=_StoredRecord)
+    return sync.Record(type=stored.type, id=stored.id, vv=stored.vv, fields=stored.fields)  # type: ignore[arg-type]
 
 
 # -- write rules -------------------------------------------------------------------
@@ -403,19 +415,47 @@ async def _reference_names(kind: Kind, values: dict[str, Any]) -> dict[str, str]
     return names
 
 
-async def _index(kind: Kind, record_id: str, values: dict[str, Any], deleted: bool, *, fresh: bool = False) -> None:
-    if not fresh:
-        await SearchEntry.delete().where(SearchEntry.record_id == record_id)
-    if deleted:
-        return
-    text = " ".join(w for w in kind.words(values, await _reference_names(kind, values)) if w)
+def _search_text(kind: Kind, values: dict[str, Any], names: dict[str, str]) -> str:
+    text = " ".join(w for w in kind.words(values, names) if w)
     # Split on everything but letters and digits, as queries are, so that PostgreSQL's parser
     # cannot keep "ada@example.test" whole where SQLite's would find "example".
-    words = " ".join(re.findall(r"\w+", text.lower()))
-    await SearchEntry.insert(SearchEntry(record_type=kind.name, record_id=record_id, body=words))
+    return " ".join(re.findall(r"\w+", text.lower()))
 
 
-async def _reindex_referrers(kind: Kind, record_id: str) -> None:
+_SEARCH_INSERT = "INSERT INTO search_entry (record_type, record_id, body) VALUES ({}, {}, {})"
+# The entry of a record that had one is replaced in place (its FTS row follows by trigger);
+# one that had none, e.g. a record brought back from a delete, gets one.
+_SEARCH_REPLACE = _SEARCH_INSERT + " ON CONFLICT (record_id) DO UPDATE SET record_type = excluded.record_type, body = excluded.body"
+_SEARCH_DELETE = "DELETE FROM search_entry WHERE record_id = {}"
+
+
+async def _index(
+    kind: Kind,
+    record_id: str,
+    values: dict[str, Any],
+    deleted: bool,
+    *,
+    fresh: bool = False,
+    before: dict[str, Any] | None = None,
+) -> None:
+    """Write the record's search entry (deferred, see WriteTransaction.defer). `before`, the
+    visible values of the live state it replaces, lets an edit that changes none of the
+    searched text leave the entry as it is."""
+    tx = current_write()
+    key = ("search_entry", record_id)
+    if deleted:
+        if not fresh:
+            await tx.defer(key, _SEARCH_DELETE, uuid.UUID(record_id))
+        return
+    names = await _reference_names(kind, values)
+    text = _search_text(kind, values, names)
+    unchanged_refs = before is not None and all(before.get(f) == values.get(f) for f in kind.refs)
+    if unchanged_refs and _search_text(kind, before, names) == text:  # type: ignore[arg-type]
+        return
+    await tx.defer(key, _SEARCH_INSERT if fresh else _SEARCH_REPLACE, kind.name, uuid.UUID(record_id), text)
+
+
+async def _reindex_referrers(kind: Kind, record_ids: list[str]) -> None:
     """A renamed company or contact changes the search text of the records naming it."""
     for other in KINDS.values():
         for name, ref_type in other.refs.items():
@@ -423,14 +463,34 @@ async def _reindex_referrers(kind: Kind, record_id: str) -> None:
                 continue
             column = getattr(other.table, name)
             rows = await other.table.select(other.table.id, other.table.state).where(
-                (column == record_id) & (other.table.deleted == False)  # noqa: E712
+                column.is_in(record_ids) & (other.table.deleted == False)  # noqa: E712
             )
             for row in rows:
                 await _index(other, str(row["id"]), sync.visible(decode_state(row["state"])), False)
 
 
+_ROW_SQL: dict[str, tuple[tuple[str, ...], str, str]] = {}
+
+
+def _row_sql(kind: Kind) -> tuple[tuple[str, ...], str, str]:
+    """The columns of a record row but its id, and the INSERT and UPDATE that write them all."""
+    if kind.name not in _ROW_SQL:
+        table = kind.table._meta.tablename
+        columns = tuple(c._meta.db_column_name for c in kind.table._meta.columns if c._meta.db_column_name != "id")
+        names = ", ".join(f'"{c}"' for c in ("id", *columns))
+        insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join('{}' for _ in range(len(columns) + 1))})"
+        sets = ", ".join(f'"{c}" = {{}}' for c in columns if c != "created_at")
+        _ROW_SQL[kind.name] = (columns, insert, f"UPDATE {table} SET {sets} WHERE id = {{}}")
+    return _ROW_SQL[kind.name]
+
+
 async def store(kind: Kind, state: sync.Record, tx: WriteTransaction, existed: dict | None) -> dict[str, Any]:
-    """Write a merged state and the visible values it implies; returns the API answer."""
+    """Write a merged state and the visible values it implies; returns the API answer.
+
+    `existed` is the stored row (None for a new record); a caller that has decoded its state
+    already passes that along as `existed["known"]`. The writes are deferred
+    (WriteTransaction.defer): any later query in the transaction sees them.
+    """
     values = sync.visible(state)
     deleted = sync.is_deleted(state)
     at = dt.datetime.now(dt.timezone.utc)
@@ -443,24 +503,39 @@ async def store(kind: Kind, state: sync.Record, tx: WriteTransaction, existed: d
         "updated_at": at,
         **kind.columns(values),
     }
-    table = kind.table
+    columns, insert, update = _row_sql(kind)
     if existed is None:
-        await table.insert(table(id=uuid.UUID(state.id), created_at=at, **row))
+        row["created_at"] = at
+        await tx.defer((kind.name, state.id), insert, uuid.UUID(state.id), *(row[c] for c in columns))
     else:
-        await table.update({getattr(table, k): v for k, v in row.items()}).where(table.id == state.id)
-    await _index(kind, state.id, values, deleted, fresh=existed is None)
+        await tx.defer((kind.name, state.id), update, *(row[c] for c in columns if c != "created_at"), state.id)
+    previous = None if existed is None else existed.get("known") or decode_state(existed["state"])
+    before = sync.visible(previous) if previous is not None else {}
+    live_before = previous is not None and not sync.is_deleted(previous)
+    await _index(kind, state.id, values, deleted, fresh=existed is None, before=before if live_before else None)
     if kind.name == "task":
         # Imported here: push depends on crm, and this one call keeps its reminders in step.
         from server.domain.push.services import task_stored
 
         await task_stored(state.id, values, deleted, existed is None)
     if existed is not None:
-        before = sync.visible(decode_state(existed["state"]))
         if any(before.get(f) != values.get(f) for f in _SCOPE_FIELDS):
             await log_audience_change(kind, state.id, before, row["seq"])
         if kind.name in _NAME_FIELD and (before.get(_NAME_FIELD[kind.name]) != values.get(_NAME_FIELD[kind.name]) or deleted):
-            await _reindex_referrers(kind, state.id)
+            # Once for the whole transaction, before it commits: a push renaming hundreds of
+            # contacts then asks each referring table once, not once per contact. Search reads
+            # no entries inside a write, and the names it then uses are the final ones.
+            renamed = tx.notes.setdefault("renamed", {})
+            if not renamed:
+                tx.before_commit(lambda: _reindex_renamed(renamed))
+            renamed.setdefault(kind.name, []).append(state.id)
     return view
+
+
+async def _reindex_renamed(renamed: dict[str, list[str]]) -> None:
+    for name, record_ids in renamed.items():
+        for start in range(0, len(record_ids), 500):
+            await _reindex_referrers(KINDS[name], record_ids[start : start + 500])
 
 
 _SCOPE_FIELDS = ("team", "owner", "assignee")

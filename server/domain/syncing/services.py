@@ -81,13 +81,52 @@ async def _value_errors(kind: Kind, user: CurrentUser, merged: sync.Record, fres
     return list(dict.fromkeys(errors))
 
 
-async def _merge_one(user: CurrentUser, replica: str, record: sync.Record, tx: Any) -> sync.PushResult:
+class _Stored(msgspec.Struct):
+    """A record as stored when the push began: its state and whether the user may see it."""
+
+    row: dict[str, Any]
+    known: sync.Record
+    visible: bool
+
+
+async def _read_stored(user: CurrentUser, records: list[sync.Record]) -> dict[tuple[str, str], _Stored]:
+    """The stored state of every pushed record that exists, one query per record type."""
+    engine = KINDS["contact"].table._meta.db
+    out: dict[tuple[str, str], _Stored] = {}
+    for kind in KINDS.values():
+        ids = list(dict.fromkeys(r.id for r in records if r.type == kind.name))
+        if not ids:
+            continue
+        where, where_args = _visible_sql(kind, user, "t")
+        rows = await raw(
+            engine,
+            f"SELECT t.id AS id, t.state AS state, CASE WHEN {where} THEN 1 ELSE 0 END AS visible"
+            f" FROM {kind.table._meta.tablename} t WHERE t.id IN ({', '.join('{}' for _ in ids)})",
+            *where_args,
+            *ids,
+        )
+        for row in rows:
+            known = decode_state(row["state"])
+            out[(kind.name, str(row["id"]))] = _Stored(row={"state": row["state"], "known": known}, known=known, visible=row["visible"] == 1)
+    return out
+
+
+async def _merge_one(
+    user: CurrentUser, replica: str, record: sync.Record, tx: Any, stored: dict[tuple[str, str], _Stored], written: set[tuple[str, str]]
+) -> sync.PushResult:
     kind = KINDS[record.type]
-    table = kind.table
-    rows = await table.select(table.state).where(table.id == record.id).limit(1)
-    existed = rows[0] if rows else None
-    known = decode_state(existed["state"]) if existed else None
-    if known is not None and not await _may_see(kind, user, record.id):
+    key = (record.type, record.id)
+    if key in written:
+        # An earlier record of this push changed it: read it again, as it now stands.
+        table = kind.table
+        rows = await table.select(table.state).where(table.id == record.id).limit(1)
+        existed = rows[0] if rows else None
+        known = decode_state(existed["state"]) if existed else None
+        visible = known is not None and await _may_see(kind, user, record.id)
+    else:
+        before = stored.get(key)
+        existed, known, visible = (before.row, before.known, before.visible) if before else (None, None, False)
+    if known is not None and not visible:
         return _rejected(record, [("id", f"you may not write this {kind.name}")])
     errors = sync.authorship_errors(record, known, replica)
     if errors:
@@ -100,6 +139,7 @@ async def _merge_one(user: CurrentUser, replica: str, record: sync.Record, tx: A
     if errors:
         return _rejected(record, errors)
     await store(kind, merged, tx, existed)
+    written.add(key)
     return sync.PushResult(type=record.type, id=record.id, status="ok", record=merged)
 
 
@@ -116,8 +156,12 @@ async def push(user: CurrentUser, body: sync.PushBody) -> list[sync.PushResult]:
         return [_rejected(r, problem) for r in body.records]
     results: list[sync.PushResult] = []
     async with write_transaction(engine) as tx:
+        # Read inside the transaction: on PostgreSQL it holds the clock's lock from here on,
+        # so no other writer can change these rows before this push has stored its own.
+        stored = await _read_stored(user, body.records)
+        written: set[tuple[str, str]] = set()
         for record in body.records:
-            results.append(await _merge_one(user, body.replica, record, tx))
+            results.append(await _merge_one(user, body.replica, record, tx, stored, written))
         await Device.update({Device.last_seen_at: now()}).where(Device.id == device)
     return results
 
@@ -180,7 +224,9 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
     for kind in KINDS.values():
         where, where_args = _visible_sql(kind, user, "t")
         parts.append(
-            f"SELECT * FROM (SELECT '{kind.name}' AS type, t.seq AS seq, t.state AS state FROM {kind.table._meta.tablename} t"
+            # CAST: a bare column keeps its declared type, for which SQLite's driver would run
+            # a Python converter on every row; the value is the same integer either way.
+            f"SELECT * FROM (SELECT CAST(t.seq AS BIGINT) AS seq, t.state AS state FROM {kind.table._meta.tablename} t"
             f" WHERE t.seq > {{}} AND {where} ORDER BY t.seq LIMIT {{}}) AS {kind.name}_part"
         )
         args += [after, *where_args, limit + 1]
@@ -189,9 +235,16 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
     more = len(rows) > limit
     rows = rows[:limit]
     upto = rows[-1]["seq"] if more else max([clock, *(r["seq"] for r in rows)])
-    records = [msgspec.json.decode(r["state"], type=sync.Record) for r in rows]
-    gone = left_behind + await _gone(user, after, upto, {r.id for r in records})
+    # Stored states are canonical wire JSON (store() encodes the merged Record): they go out
+    # as they are, byte for byte what decoding and encoding them again would give.
+    states = [r["state"] for r in rows]
+    gone = left_behind + await _gone(user, after, upto, states)
+    records: list[Any] = [msgspec.Raw(s) for s in states]
     return sync.PullPage(records=records, gone=gone, cursor=encode_cursor(upto, user.moved_seq), more=more)
+
+
+class _RecordId(msgspec.Struct):
+    id: str
 
 
 async def _left_behind(user: CurrentUser, epoch: int) -> list[sync.Ref]:
@@ -210,7 +263,8 @@ async def _left_behind(user: CurrentUser, epoch: int) -> list[sync.Ref]:
     return out
 
 
-async def _gone(user: CurrentUser, after: int, upto: int, sent: set[str]) -> list[sync.Ref]:
+async def _gone(user: CurrentUser, after: int, upto: int, states: list[str]) -> list[sync.Ref]:
+    """Records whose audience change in (after, upto] took this user out, less those sent now."""
     if user.is_admin:
         return []
     engine = KINDS["contact"].table._meta.db
@@ -221,6 +275,9 @@ async def _gone(user: CurrentUser, after: int, upto: int, sent: set[str]) -> lis
         after,
         upto,
     )
+    if not changes:
+        return []
+    sent = {msgspec.json.decode(state, type=_RecordId).id for state in states}
     out: dict[str, sync.Ref] = {}
     for change in changes:
         record_id = str(change["record_id"])
