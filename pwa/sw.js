@@ -1,6 +1,6 @@
 // Fieldbook's service worker: the precached app, offline navigation, and sync in the background.
 
-import { syncNow } from './static/js/sync.js';
+import { change, syncNow } from './static/js/sync.js';
 
 const VERSION = '1';
 const CACHE = `fieldbook-static-${VERSION}`;
@@ -21,7 +21,9 @@ export const PRECACHE = [
   '/static/js/deal-detail.js',
   '/static/js/deals-screen.js',
   '/static/js/record-form.js',
+  '/static/js/push.js',
   '/static/js/record-parts.js',
+  '/static/js/reminder-offer.js',
   '/static/js/settings-screen.js',
   '/static/js/status-bar.js',
   '/static/js/store.js',
@@ -83,3 +85,53 @@ self.addEventListener('fetch', (event) => {
 self.addEventListener('sync', (event) => {
   if (event.tag === 'fieldbook-sync') event.waitUntil(syncNow());
 });
+
+// -- reminders by push ---------------------------------------------------------------
+
+self.addEventListener('push', (event) => {
+  let message;
+  try {
+    message = event.data.json();
+  } catch {
+    message = { title: 'Fieldbook', body: event.data ? event.data.text() : '', url: '/' };
+  }
+  event.waitUntil(self.registration.showNotification(message.title || 'Fieldbook', {
+    body: message.body || '',
+    tag: message.tag,
+    renotify: Boolean(message.tag),
+    icon: '/static/icons/icon-192.png',
+    badge: '/static/icons/favicon-32.png',
+    data: message,
+    actions: (message.actions || []).map(({ action, title }) => ({ action, title })),
+  }));
+});
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  event.waitUntil(notificationAction(event.action, event.notification.data || {}));
+});
+
+// Done and Snooze work with the app closed: they are edits of this phone's replica, synced now
+// or queued for Background Sync when there is no signal.
+async function notificationAction(action, message) {
+  const record = message.record;
+  if (record?.type === 'task' && (action === 'done' || action === 'snooze')) {
+    if (action === 'done') {
+      await change('task', record.id, { done_at: new Date().toISOString() });
+    } else {
+      const minutes = message.actions?.find((a) => a.action === 'snooze')?.minutes || 60;
+      await change('task', record.id, { remind_at: new Date(Date.now() + minutes * 60000).toISOString() });
+    }
+    const sent = await syncNow().catch(() => false);
+    if (!sent) await self.registration.sync?.register('fieldbook-sync').catch(() => {});
+    return;
+  }
+  const url = new URL(message.url || '/', self.location.origin).href;
+  const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  const open = windows.find((w) => new URL(w.url).origin === self.location.origin);
+  if (open) {
+    await open.focus();
+    return open.navigate(url);
+  }
+  return self.clients.openWindow(url);
+}

@@ -3,6 +3,7 @@
 import * as store from './store.js';
 import { api } from './api.js';
 import { syncNow } from './sync.js';
+import { pushState, turnOn, turnOff } from './push.js';
 import { h, clear, typing, field, ago, toast } from './ui.js';
 
 function bytes(n) {
@@ -14,10 +15,11 @@ export async function render(main, _route, ctx) {
   const body = h('div', { id: 'settings' });
   clear(main, h('h1', { text: 'Sync & settings' }), body);
   const draw = async () => {
-    const [meta, counts, flagged, estimate, persisted] = await Promise.all([
+    const [meta, counts, flagged, push, estimate, persisted] = await Promise.all([
       store.allMeta(),
       store.counts(),
       store.flagged(),
+      pushState().catch((error) => ({ state: 'unsupported', text: error.message })),
       navigator.storage?.estimate?.().catch(() => null),
       navigator.storage?.persisted?.().catch(() => null),
     ]);
@@ -50,6 +52,7 @@ export async function render(main, _route, ctx) {
         syncButton,
         refusedList(flagged.filter((e) => e.held))),
       nameForm,
+      remindersSection(push, draw),
       h('section', { 'aria-labelledby': 's-storage' }, h('h2', { id: 's-storage', text: 'Storage' }),
         h('p', { id: 'storage-used', text: estimate ? `${bytes(estimate.usage)} used of ${bytes(estimate.quota)} available.` : 'This browser does not say how much storage is used.' }),
         h('p', { id: 'storage-persisted', text: persisted ? 'Stored persistently: the browser will not clear it to free space.' : 'Not persistent: the browser may clear it when space runs low. Sync often.' })),
@@ -59,6 +62,24 @@ export async function render(main, _route, ctx) {
   };
   await draw();
   return { refresh: () => { if (!typing(body)) draw(); } };
+}
+
+function remindersSection(push, redraw) {
+  const note = h('p', { id: 'push-state', text: push.text });
+  const problem = h('p', { class: 'error', role: 'alert' });
+  const act = (work) => async () => {
+    problem.textContent = '';
+    try {
+      await work();
+      redraw();
+    } catch (error) {
+      problem.textContent = error.message;
+    }
+  };
+  return h('section', { 'aria-labelledby': 's-push' }, h('h2', { id: 's-push', text: 'Reminders' }), note,
+    push.state === 'off' ? h('button', { type: 'button', onclick: act(turnOn) }, 'Turn on reminders') : null,
+    push.state === 'on' ? h('button', { type: 'button', class: 'secondary', onclick: act(turnOff) }, 'Turn off reminders') : null,
+    problem);
 }
 
 const PATHS = { company: 'companies', contact: 'contacts', deal: 'deals', task: 'tasks' };

@@ -6,6 +6,7 @@ import { change, newId } from './sync.js';
 import { recordForm } from './record-form.js';
 import { heldNotice, conflictNotice, pendingNote, deleteButton, newRecordDefaults } from './record-parts.js';
 import { h, clear, typing } from './ui.js';
+import { offerReminders } from './reminder-offer.js';
 
 export async function render(main, { id, params }, ctx) {
   if (id === 'new') {
@@ -13,7 +14,7 @@ export async function render(main, { id, params }, ctx) {
     const extra = newRecordDefaults('task', ctx.me);
     if (params.related_type && params.related_id) Object.assign(extra, { related_type: params.related_type, related_id: params.related_id });
     clear(main, h('h1', { text: 'New task' }),
-      recordForm({ type: 'task', id: fresh, entry: null, extra, onSaved: () => navigate('#/tasks'), onCancel: () => history.back(), submitLabel: 'Add task' }));
+      recordForm({ type: 'task', id: fresh, entry: null, extra, onSaved: () => { navigate('#/tasks'); offerReminders(); }, onCancel: () => history.back(), submitLabel: 'Add task' }));
     return null;
   }
   const draw = async () => {

@@ -5,6 +5,7 @@ import { navigate } from './app.js';
 import { change, newId } from './sync.js';
 import { searchIndex, search } from './contacts-screen.js';
 import { h, clear, field, toLocalInput, fromLocalInput, toast } from './ui.js';
+import { offerReminders } from './reminder-offer.js';
 
 const OUTCOMES = ['Interested', 'Order placed', 'Follow-up needed', 'Not interested', 'Nobody there'];
 
@@ -112,6 +113,7 @@ export async function render(main, { params }, ctx) {
         const task = { title: followTitle.value.trim(), owner: ctx.me.id, assignee: ctx.me.id, due_at: fromLocalInput(followDue.value), remind_at: fromLocalInput(followRemind.value) };
         if (chosen) Object.assign(task, { related_type: 'contact', related_id: chosen.id });
         await change('task', newId(), task);
+        offerReminders();
       }
     } catch (error) {
       problem.textContent = error.message;

@@ -1,0 +1,105 @@
+"""Reminders reaching the phone: a push delivered to the service worker shows the task, and its
+Done and Snooze actions edit the task with the app closed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import msgspec
+from playwright.sync_api import expect
+
+from server.domain.push.services import reminder_payload
+from tests.pwa.helpers import open_app
+
+NOTIFICATIONS = """() => navigator.serviceWorker.ready
+  .then((r) => r.getNotifications())
+  .then((ns) => ns.map((n) => ({ title: n.title, body: n.body, tag: n.tag, actions: n.actions.map((a) => a.action) })))"""
+
+CLICK = """async ([tag, action]) => {
+  const [n] = await self.registration.getNotifications({ tag });
+  self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n, action }));
+}"""
+
+
+def _new_task(page, live_server: str, title: str, notes: str) -> str:
+    page.goto(f"{live_server}/#/tasks/new")
+    page.get_by_label("What to do (required)").fill(title)
+    page.get_by_label("Notes").fill(notes)
+    page.get_by_role("button", name="Add task").click()
+    expect(page.get_by_role("heading", name="Tasks", exact=True)).to_be_visible()
+    tasks = page.evaluate("() => import('/static/js/store.js').then((s) => s.listEntries('task'))")
+    return next(t["id"] for t in tasks if t["v"]["title"] == title)
+
+
+def _server_task(request, live_server: str, task_id: str, predicate, timeout: float = 15.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = request.get(f"{live_server}/api/v1/tasks/{task_id}")
+        if answer.ok and predicate(answer.json()):
+            return answer.json()
+        assert time.monotonic() < deadline, f"the server's task never matched: {answer.text()}"
+        time.sleep(0.2)
+
+
+def test_gentle_offer_after_the_first_task(phone, live_server) -> None:
+    context, page = open_app(phone, live_server, "rep.south@fieldbook.test")
+    # Granting geolocation denied every other permission; the offer is only for an undecided phone.
+    context.clear_permissions()
+    assert page.evaluate("Notification.permission") == "default"
+    _new_task(page, live_server, "Send the price list", "")
+    offer = page.locator("#reminder-offer")
+    expect(offer).to_contain_text("Get a notification on this phone when a follow-up is due?")
+    offer.get_by_role("button", name="Not now").click()
+    expect(offer).to_have_count(0)
+    # Offered once: the second task asks nothing.
+    _new_task(page, live_server, "Book the demo", "")
+    expect(page.locator("#reminder-offer")).to_have_count(0)
+
+
+def test_pushed_reminder_shows_and_its_actions_edit_the_task(phone, live_server) -> None:
+    context, page = open_app(phone, live_server, "rep2@fieldbook.test")
+    context.grant_permissions(["notifications"], origin=live_server)
+    done_id = _new_task(page, live_server, "Call back Ardwick Steel", "Ask about the second line")
+    snooze_id = _new_task(page, live_server, "Send the revised quote", "")
+    _server_task(context.request, live_server, snooze_id, lambda t: True)
+
+    cdp = context.new_cdp_session(page)
+    registrations: list[str] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(r["registrationId"] for r in e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + 10
+    while not registrations:
+        assert time.monotonic() < deadline, "no service worker registration reported"
+        page.wait_for_timeout(100)
+
+    def deliver(task_id: str, title: str, notes: str) -> dict:
+        cdp = context.new_cdp_session(page)
+        cdp.send("ServiceWorker.enable")
+        remind = dt.datetime.now(dt.UTC).isoformat()
+        payload = msgspec.to_builtins(reminder_payload(task_id, {"title": title, "notes": notes, "remind_at": remind}))
+        cdp.send("ServiceWorker.deliverPushMessage", {"origin": live_server, "registrationId": registrations[0], "data": json.dumps(payload)})
+        return payload
+
+    sent = deliver(done_id, "Call back Ardwick Steel", "Ask about the second line")
+    page.wait_for_function(f"() => navigator.serviceWorker.ready.then((r) => r.getNotifications({{ tag: '{sent['tag']}' }})).then((n) => n.length === 1)")
+    shown = [n for n in page.evaluate(NOTIFICATIONS) if n["tag"] == sent["tag"]]
+    assert shown == [{"title": "Call back Ardwick Steel", "body": "Ask about the second line", "tag": f"task:{done_id}", "actions": ["done", "snooze"]}]
+
+    # The app is closed: only the service worker is left to act on the notification.
+    worker = context.service_workers[0]
+    page.close()
+    worker.evaluate(CLICK, [sent["tag"], "done"])
+    task = _server_task(context.request, live_server, done_id, lambda t: t["done_at"] is not None)
+    assert task["title"] == "Call back Ardwick Steel"
+
+    page = context.new_page()
+    page.goto(f"{live_server}/#/tasks")
+    sent = deliver(snooze_id, "Send the revised quote", "")
+    page.wait_for_function(f"() => navigator.serviceWorker.ready.then((r) => r.getNotifications({{ tag: '{sent['tag']}' }})).then((n) => n.length === 1)")
+    before = time.time()
+    worker.evaluate(CLICK, [sent["tag"], "snooze"])
+    task = _server_task(context.request, live_server, snooze_id, lambda t: t["remind_at"] is not None)
+    moved = dt.datetime.fromisoformat(task["remind_at"]).timestamp() - before
+    assert 55 * 60 <= moved <= 65 * 60 and task["done_at"] is None
