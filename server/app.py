@@ -20,6 +20,7 @@ from piccolo.engine.base import Engine
 from server import db
 from server.domain.accounts.controllers import AuthController, LoginPageController
 from server.domain.accounts.middleware import SessionUserMiddleware
+from server.domain.approvals.controllers import DealHistoryController, RulesController, TeamController
 from server.domain.crm.controllers import CONTROLLERS as CRM_CONTROLLERS
 from server.domain.crm.services import FieldErrors, NotVisible
 from server.domain.push.controllers import PushController
@@ -133,6 +134,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ShellController,
             *CRM_CONTROLLERS,
             SyncController,
+            RulesController,
+            DealHistoryController,
+            TeamController,
             PushController,
             create_static_files_router(path="/static", directories=[PROJECT_ROOT / "pwa"], include_in_schema=False),
         ],

@@ -271,7 +271,7 @@ _PRODUCTS = [
 ]
 _STAGE_COUNTS = {"lead": 50, "qualified": 45, "proposal": 45, "negotiation": 35, "won": 45, "lost": 30}
 _PROBABILITY = {"lead": (5, 15), "qualified": (20, 35), "proposal": (40, 60), "negotiation": (60, 85)}
-_DISCOUNTS = ["0", "0", "0", "0", "2.5", "5", "5", "7.5", "10", "10", "12.5", "15", "20"]
+_DISCOUNTS = ["0", "0", "0", "0", "2.5", "5", "5", "7.5", "10", "10", "12.5", "15"]
 _OUTCOMES = {
     "visit": [
         "Walked the site; needs a quote",
@@ -666,9 +666,30 @@ class _Builder:
             out.append(("task", _id("task", n), values))
         return out
 
+    def approvals_(self, deals: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, str, dict[str, Any]]]:
+        """Big deals a rep closed were approved by their manager; a few discounts wait for one."""
+        out = []
+        reps = {p.id: p for people in self.people.values() for p in people if p.role == "rep"}
+        waiting = {team: 0 for team in self.teams.values()}
+        for rec, (_, deal_id, values) in zip(self.deals, deals):
+            rep = reps.get(values["owner"])
+            if rep is None:
+                continue
+            manager = next(p for p in self.members[rep.team] if p.role == "manager")
+            base = {"deal": deal_id, "owner": rep.id, "deal_vv": {"s": 1}, "snapshot": {k: values[k] for k in ("stage", "amount", "currency", "discount", "expected_close")}}
+            if values["stage"] == "won" and float(values["amount"]) > 50_000:
+                out.append(("approval", _id("approval", len(out)), {**base, "reason": "Signing at this price this week.", "status": "approved", "decided_by": manager.id, "comment": "Approved: good margin."}))
+            elif values["stage"] == "negotiation" and waiting[rep.team] < 3:
+                waiting[rep.team] += 1
+                reason = f"{rec.name.split(':')[0]} will sign this month at 20 % off."
+                out.append(("approval", _id("approval", len(out)), {**base, "reason": reason, "changes": {"discount": "20"}}))
+        return out
+
     def all(self) -> list[tuple[str, str, dict[str, Any]]]:
         # Referenced records first: search indexing reads the names of what a record points at.
-        return [*self.companies_(), *self.contacts_(), *self.deals_(), *self.activities_(), *self.tasks_()]
+        companies, contacts = self.companies_(), self.contacts_()
+        deals = self.deals_()
+        return [*companies, *contacts, *deals, *self.approvals_(deals), *self.activities_(), *self.tasks_()]
 
 
 def _as_created(kind: Kind, values: dict[str, Any]) -> dict[str, Any]:

@@ -155,7 +155,7 @@ def _writer(env: Env, who: str, seed: int, shared_contacts: list[str]) -> int:
                     change = rng.choice([{"title": label}, {"notes": label}, {"tags": rng.sample(TAGS, 2)}, {"phones": [phone_number]}])
                     phone.edit("contact", record_id, **change)
                 else:
-                    amount = f"{rng.randint(1, 99999)}.00"
+                    amount = f"{rng.randint(1, 50000)}.00"  # within the approval rules: this test is about ordering
                     change = rng.choice([{"stage": rng.choice(STAGES)}, {"amount": amount}, {"notes": label}, {"probability": rng.randint(0, 100)}])
                     phone.edit("deal", record_id, **change)
             else:

@@ -116,6 +116,11 @@ class ApprovalFields(Struct, kw_only=True, forbid_unknown_fields=True):
     status: ApprovalStatus = "pending"
     decided_by: UserId | None = None
     comment: LongText = ""
+    #: What the rep asks to do, applied to the deal by the server when approved:
+    #: any of stage, amount, discount and expected_close, valued as on the deal.
+    changes: Annotated[dict[str, Any], Meta(max_length=4)] = {}
+    #: The deal's stage, amount, currency, discount and expected_close when asked, for the manager's "what changed".
+    snapshot: Annotated[dict[str, Any], Meta(max_length=8)] = {}
 
 
 def _with_id(fields: type[Struct], name: str) -> type[Struct]:

@@ -383,6 +383,11 @@ async def check_write(kind: Kind, user: CurrentUser, values: dict[str, Any], wri
             errors.append(("related_id", "related_type and related_id go together"))
         elif rtype is not None and not await is_visible(rtype, user, rid):
             errors.append(("related_id", f"no {rtype} {rid} that you can see"))
+    if kind.name in ("deal", "approval"):
+        # Imported here: approvals depend on crm. Every writer, REST or sync, meets the same rules.
+        from server.domain.approvals.services import check as approval_rules
+
+        errors += await approval_rules(kind.name, user, values, written)
     return errors
 
 
@@ -518,6 +523,10 @@ async def store(kind: Kind, state: sync.Record, tx: WriteTransaction, existed: d
         from server.domain.push.services import task_stored
 
         await task_stored(state.id, values, deleted, existed is None)
+    if kind.name in ("deal", "approval"):
+        from server.domain.approvals.services import stored as approval_stored
+
+        await approval_stored(kind.name, state, before if existed is not None else None, values, deleted)
     if existed is not None:
         if any(before.get(f) != values.get(f) for f in _SCOPE_FIELDS):
             await log_audience_change(kind, state.id, before, row["seq"])
@@ -634,6 +643,7 @@ class RecordService:
     async def _edit(self, record_id: str, changes: dict[str, Any] | None, *, creating: bool) -> dict[str, Any]:
         """One edit by the server's replica, read-modify-write inside a serialised transaction."""
         async with write_transaction(self.engine) as tx:
+            tx.notes["actor"] = self.user
             existed = await visible_row(self.kind, self.user, record_id, include_deleted=True)
             if creating:
                 if existed is not None or await self.table.exists().where(self.table.id == record_id):

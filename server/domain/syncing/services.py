@@ -156,6 +156,7 @@ async def push(user: CurrentUser, body: sync.PushBody) -> list[sync.PushResult]:
         return [_rejected(r, problem) for r in body.records]
     results: list[sync.PushResult] = []
     async with write_transaction(engine) as tx:
+        tx.notes["actor"] = user
         # Read inside the transaction: on PostgreSQL it holds the clock's lock from here on,
         # so no other writer can change these rows before this push has stored its own.
         stored = await _read_stored(user, body.records)
