@@ -43,7 +43,7 @@ export const PRECACHE = [
 ];
 
 // Pages the server must answer itself: signing in and out need the network.
-const SERVER_PAGES = ['/login', '/logout', '/schema', '/api/', '/healthz'];
+const SERVER_PAGES = ['/login', '/logout', '/schema', '/api/', '/healthz', '/static/', '/sw.js'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
