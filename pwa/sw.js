@@ -1,8 +1,9 @@
 // Fieldbook's service worker: the precached app, offline navigation, and sync in the background.
 
 import { change, syncNow } from './static/js/sync.js';
+import { getEntry, getMeta } from './static/js/store.js';
 
-const VERSION = '1';
+const VERSION = '2';
 const CACHE = `fieldbook-static-${VERSION}`;
 const SHELL = '/shell';
 
@@ -13,17 +14,22 @@ export const PRECACHE = [
   '/static/css/app.css',
   '/static/js/api.js',
   '/static/js/app.js',
+  '/static/js/approval-ask.js',
+  '/static/js/approval-status.js',
+  '/static/js/approvals-screen.js',
   '/static/js/companies-screen.js',
   '/static/js/company-detail.js',
   '/static/js/conflicts-screen.js',
   '/static/js/contact-detail.js',
   '/static/js/contacts-screen.js',
   '/static/js/deal-detail.js',
+  '/static/js/deal-history.js',
   '/static/js/deals-screen.js',
   '/static/js/record-form.js',
   '/static/js/push.js',
   '/static/js/record-parts.js',
   '/static/js/reminder-offer.js',
+  '/static/js/rules.js',
   '/static/js/settings-screen.js',
   '/static/js/status-bar.js',
   '/static/js/store.js',
@@ -43,7 +49,9 @@ export const PRECACHE = [
 ];
 
 // Pages the server must answer itself: signing in and out need the network.
-const SERVER_PAGES = ['/login', '/logout', '/schema', '/api/', '/healthz', '/static/', '/sw.js'];
+const SERVER_PAGES = ['/login', '/logout', '/schema', '/api/', '/healthz'];
+// Opened directly, files are files, not app pages.
+const FILES = ['/static/', '/sw.js', '/manifest.webmanifest'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
@@ -71,7 +79,7 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(request.url);
   if (request.method !== 'GET' || url.origin !== self.location.origin) return;
   if (SERVER_PAGES.some((p) => url.pathname.startsWith(p))) return;
-  if (request.mode === 'navigate') {
+  if (request.mode === 'navigate' && !FILES.some((p) => url.pathname.startsWith(p))) {
     // Every app page is the one shell: instant from the cache, signal or not.
     event.respondWith(caches.match(SHELL).then((hit) => hit || fetch(request)));
     return;
@@ -111,10 +119,19 @@ self.addEventListener('notificationclick', (event) => {
   event.waitUntil(notificationAction(event.action, event.notification.data || {}));
 });
 
-// Done and Snooze work with the app closed: they are edits of this phone's replica, synced now
-// or queued for Background Sync when there is no signal.
+// Done and Snooze, Approve and Reject work with the app closed: they are edits of this phone's
+// replica, synced now or queued for Background Sync when there is no signal.
 async function notificationAction(action, message) {
   const record = message.record;
+  if (record?.type === 'approval' && (action === 'approve' || action === 'reject')) {
+    const [me, known] = await Promise.all([getMeta('me'), getEntry('approval', record.id)]);
+    // Decided already (on this phone or, as far as it knows, elsewhere): show it instead.
+    if (me && (!known || (known.v.status || 'pending') === 'pending')) {
+      await change('approval', record.id, { status: action === 'approve' ? 'approved' : 'rejected', decided_by: me.id, comment: '' });
+      await sendSoon();
+      return;
+    }
+  }
   if (record?.type === 'task' && (action === 'done' || action === 'snooze')) {
     if (action === 'done') {
       await change('task', record.id, { done_at: new Date().toISOString() });
@@ -122,8 +139,7 @@ async function notificationAction(action, message) {
       const minutes = message.actions?.find((a) => a.action === 'snooze')?.minutes || 60;
       await change('task', record.id, { remind_at: new Date(Date.now() + minutes * 60000).toISOString() });
     }
-    const sent = await syncNow().catch(() => false);
-    if (!sent) await self.registration.sync?.register('fieldbook-sync').catch(() => {});
+    await sendSoon();
     return;
   }
   const url = new URL(message.url || '/', self.location.origin).href;
@@ -134,4 +150,9 @@ async function notificationAction(action, message) {
     return open.navigate(url);
   }
   return self.clients.openWindow(url);
+}
+
+async function sendSoon() {
+  const sent = await syncNow().catch(() => false);
+  if (!sent) await self.registration.sync?.register('fieldbook-sync').catch(() => {});
 }
