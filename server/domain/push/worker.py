@@ -9,6 +9,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 
+import msgspec
 from piccolo.engine.base import Engine
 
 from server.db import is_sqlite, raw
@@ -102,8 +103,7 @@ class Worker:
             if gone:
                 marks = ", ".join("{}" for _ in gone)
                 await raw(self.engine, f"DELETE FROM push_subscription WHERE id IN ({marks})", *gone)
-            for start in range(0, len(rows), 500):
-                await _insert_attempts(self.engine, rows[start : start + 500])
+            await _insert_attempts(self.engine, rows)
             for status, ids in by_status.items():
                 marks = ", ".join("{}" for _ in ids)
                 # Only rows still under this claim: one rescheduled or cancelled meanwhile keeps
@@ -160,16 +160,21 @@ class Worker:
                     pass
 
 
+_ATTEMPT_COLUMNS = "message, subscription, origin, attempt, http_status, outcome, error, at_ms, duration_ms"
+
+
 async def _insert_attempts(engine: Engine, rows: list[tuple[int, Attempt]]) -> None:
+    # The whole batch as one JSON parameter: building a statement of thousands of placeholders
+    # cost more than the insert itself.
     if not rows:
         return
-    values = ", ".join("({}, {}, {}, {}, {}, {}, {}, {}, {})" for _ in rows)
-    args: list[object] = []
-    for message, a in rows:
-        args += [message, a.subscription, a.origin, a.attempt, a.http_status, a.outcome, a.error, a.at_ms, a.duration_ms]
-    await raw(
-        engine,
-        "INSERT INTO push_attempt (message, subscription, origin, attempt, http_status, outcome, error, at_ms, duration_ms)"
-        f" VALUES {values}",
-        *args,
-    )
+    data = msgspec.json.encode(
+        [[m, a.subscription, a.origin, a.attempt, a.http_status, a.outcome, a.error, a.at_ms, a.duration_ms] for m, a in rows]
+    ).decode()
+    if is_sqlite(engine):
+        fields = ", ".join(f"value ->> {i}" for i in range(9))
+        source = f"SELECT {fields} FROM json_each({{}})"
+    else:
+        fields = ", ".join(f"(value ->> {i})::{t}" for i, t in enumerate(("int", "int", "text", "int", "int", "text", "text", "bigint", "int")))
+        source = f"SELECT {fields} FROM json_array_elements({{}}::json)"
+    await raw(engine, f"INSERT INTO push_attempt ({_ATTEMPT_COLUMNS}) {source}", data)
