@@ -23,6 +23,7 @@ const routes = [
   [/^tasks$/, () => import('./tasks-screen.js'), 'tasks'],
   [/^tasks\/(new|[0-9a-f-]{36})$/, () => import('./task-detail.js'), 'tasks'],
   [/^conflicts$/, () => import('./conflicts-screen.js'), 'more'],
+  [/^approvals(?:\/([0-9a-f-]{36}))?$/, () => import('./approvals-screen.js'), 'today'],
   [/^(more|settings)$/, () => import('./settings-screen.js'), 'more'],
 ];
 

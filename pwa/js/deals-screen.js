@@ -3,6 +3,8 @@
 import * as store from './store.js';
 import { change } from './sync.js';
 import { h, clear, typing, fmtMoney, cap, STAGES, toast } from './ui.js';
+import { checkDealEdit } from './rules.js';
+import { ctx } from './app.js';
 
 function totals(deals) {
   const sums = new Map();
@@ -18,8 +20,21 @@ function stageMover(deal) {
   const select = h('select', { 'aria-label': `Stage of ${deal.v.title}`, class: 'stage-select', 'data-deal': deal.id },
     STAGES.map((s) => h('option', { value: s, selected: s === deal.v.stage, text: cap(s) })));
   select.addEventListener('change', async () => {
-    await change('deal', deal.id, { stage: select.value });
-    toast(`${deal.v.title} moved to ${cap(select.value)}`);
+    const stage = select.value;
+    const row = select.closest('li');
+    row?.querySelector('.row-note')?.remove();
+    const errors = await checkDealEdit(ctx.me, { ...deal.v, stage }, ['stage']);
+    if (errors.length) {
+      // Not saved: the deal stays where it was, and the rep may ask for the move instead.
+      select.value = deal.v.stage || 'lead';
+      row?.classList.add('has-note');
+      row?.append(h('div', { class: 'row-note', role: 'alert' },
+        h('p', { class: 'error', text: `${deal.v.title} not moved: ${errors.map(([, m]) => m).join('; ')}.` }),
+        h('a', { class: 'button small', href: `#/deals/${deal.id}?ask=1&stage=${stage}`, 'aria-label': `Ask for approval to move ${deal.v.title} to ${cap(stage)}` }, 'Ask for approval')));
+      return;
+    }
+    await change('deal', deal.id, { stage });
+    toast(`${deal.v.title} moved to ${cap(stage)}`);
   });
   return select;
 }

@@ -74,9 +74,10 @@ function control(spec, value, refs) {
 
 /**
  * A form for `type`: a new record when `entry` is null. `extra` is written with a new record
- * (team, owner, ...); `onSaved(id)` runs after the local edit is stored.
+ * (team, owner, ...); `onSaved(id)` runs after the local edit is stored. `guard({ changes, isNew })`
+ * may stop a save: it answers null, or `{ fields, panel }`: the fields to mark and what to show instead.
  */
-export function recordForm({ type, id, entry, refs = {}, extra = {}, defaults = {}, onSaved, onCancel, submitLabel = 'Save' }) {
+export function recordForm({ type, id, entry, refs = {}, extra = {}, defaults = {}, onSaved, onCancel, submitLabel = 'Save', guard }) {
   const specs = SPECS[type];
   const v = entry?.v || defaults;
   const errors = new Map((entry?.errors || []).map((e) => [e.field, e.message]));
@@ -95,12 +96,14 @@ export function recordForm({ type, id, entry, refs = {}, extra = {}, defaults = 
   });
   const unplaced = [...errors].filter(([name]) => !inputs.has(name));
   const problem = h('p', { class: 'error', role: 'alert' });
+  const stopped = h('div', { class: 'form-stopped' });
   const form = h(
     'form',
     { class: 'stack record-form', novalidate: true },
     unplaced.map(([name, message]) => h('p', { class: 'error', text: `${name}: ${message}` })),
     rows,
     problem,
+    stopped,
     h('div', { class: 'actions' },
       h('button', { type: 'submit' }, submitLabel),
       onCancel ? h('button', { type: 'button', class: 'secondary', onclick: onCancel }, 'Cancel') : null),
@@ -123,6 +126,23 @@ export function recordForm({ type, id, entry, refs = {}, extra = {}, defaults = 
     if (!Object.keys(changes).length && !entry?.held) {
       onSaved?.(id);
       return;
+    }
+    if (guard) {
+      for (const [name, input] of inputs) {
+        if (!input.dataset.guarded) continue;
+        delete input.dataset.guarded;
+        if (!errors.has(name)) input.removeAttribute('aria-invalid');
+      }
+      stopped.replaceChildren();
+      const stop = await guard({ changes: { ...changes }, isNew: !entry });
+      if (stop) {
+        for (const name of stop.fields || []) {
+          const input = inputs.get(name);
+          if (input) { input.setAttribute('aria-invalid', 'true'); input.dataset.guarded = '1'; }
+        }
+        stopped.replaceChildren(stop.panel);
+        return;
+      }
     }
     if (!entry) Object.assign(changes, extra);
     try {

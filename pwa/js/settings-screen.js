@@ -36,6 +36,7 @@ export async function render(main, _route, ctx) {
     clear(body,
       h('nav', { class: 'actions wrap', 'aria-label': 'More screens' },
         h('a', { class: 'button secondary', href: '#/companies' }, 'Companies'),
+        h('a', { class: 'button secondary', href: '#/approvals' }, me.role === 'rep' ? 'Approval requests' : 'Approvals'),
         h('a', { class: 'button secondary', href: '#/conflicts' }, `Conflicts${counts.flagged ? ` (${counts.flagged})` : ''}`)),
       h('section', { 'aria-labelledby': 's-account' }, h('h2', { id: 's-account', text: 'Account' }),
         h('dl', { class: 'facts' },

@@ -4,10 +4,14 @@
 import * as core from './sync-core.js';
 import * as store from './store.js';
 import { api, ApiError, Offline, SignedOut } from './api.js';
+import { refreshReference } from './rules.js';
 
 const PAGE = 1000;
 const BATCH = 200;
 const LISTS = ['companies', 'contacts', 'deals', 'activities', 'tasks'];
+// Push order: a record before those that point at it (a request for a deal made on this phone).
+const PUSH_ORDER = ['company', 'contact', 'deal', 'activity', 'task', 'approval'];
+const pushRank = (e) => (PUSH_ORDER.includes(e.type) ? PUSH_ORDER.indexOf(e.type) : PUSH_ORDER.length);
 
 // Changes reach every screen of this context at once and every other tab or worker by broadcast.
 export const events = new EventTarget();
@@ -69,7 +73,7 @@ export async function ensureReplica() {
 }
 
 async function pushOutbox(replica) {
-  const pending = (await store.outbox()).filter((e) => !e.held);
+  const pending = (await store.outbox()).filter((e) => !e.held).sort((a, b) => pushRank(a) - pushRank(b));
   let sent = 0;
   for (let i = 0; i < pending.length; i += BATCH) {
     const batch = pending.slice(i, i + BATCH);
@@ -144,6 +148,8 @@ export async function syncNow({ onProgress } = {}) {
       const replica = await ensureReplica();
       await pushOutbox(replica);
       await pullAll(onProgress);
+      // The rules and names a phone needs offline; a failure here never fails the sync.
+      await refreshReference().catch((error) => console.warn('rules and people not refreshed', error));
       await pushOutbox(replica);
       const at = Date.now();
       await store.setMeta('lastSync', at);

@@ -25,10 +25,11 @@ export async function render(main, _route, ctx) {
         h('h2', { id: 'today-approvals', text: `Approvals waiting (${waiting.length})` }),
         h('ul', { class: 'list' }, waiting.map((a) => {
           const deal = dealsById.get(a.v.deal);
-          return h('li', { class: 'row' }, h('a', { class: 'row-main', href: `#/deals/${a.v.deal}` },
+          return h('li', { class: 'row' }, h('a', { class: 'row-main', href: `#/approvals/${a.id}` },
             h('strong', { text: deal ? deal.v.title : 'A deal' }),
             h('span', { class: 'muted', text: [deal ? fmtMoney(deal.v.amount, deal.v.currency) : '', a.v.reason].filter(Boolean).join(' · ') })));
-        }))) : null,
+        })),
+        h('p', {}, h('a', { class: 'button secondary', href: '#/approvals' }, 'Review all approvals'))) : null,
       h('section', { 'aria-labelledby': 'today-tasks' },
         h('h2', { id: 'today-tasks', text: `Due today and overdue (${due.length})` }),
         due.length ? h('ul', { class: 'list' }, due.map(taskItem)) : empty('Nothing due today.')),
