@@ -154,6 +154,11 @@ def test_decision_made_after_the_deal_changed_ends_stale(env: Env) -> None:
         assert sync.visible(state)["status"] == "stale" and not sync.conflicts(state)
     [told] = [m for m in _messages(env, "rep") if m["type"] == "approval-decision"]
     assert told["title"].startswith("Ask again")
+    decisions = [e for e in env.as_("rep").get(f"/api/v1/deals/{deal.id}/history").json()["items"] if e["field"] == "approval"]
+    assert [(e["old"], e["new"], e["replica"]) for e in decisions] == [
+        ("pending", "approved", manager_phone.replica),
+        ("approved", "stale", "s"),
+    ]
 
 
 def test_only_a_manager_of_the_reps_team_or_an_admin_decides(env: Env) -> None:

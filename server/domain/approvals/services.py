@@ -227,6 +227,8 @@ async def _decide(approval: sync.Record, values: dict[str, Any], old_status: Any
         stale = sync.edit(approval, SERVER_REPLICA, {"status": "stale"}, now_ms())
         existed = {"state": msgspec.json.encode(approval).decode(), "known": approval}
         await store(KINDS["approval"], stale, tx, existed)
+        # The trail says both: who decided, and that the server could not apply it.
+        await _event(values["deal"], "approval", values["status"], "stale", stale, "status", comment="the deal changed after the request", approval=approval.id)
         await _tell_requester(approval.id, values, "stale", deal_state)
         return
     changes = values.get("changes") or {}
