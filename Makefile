@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+#: Test-only JavaScript from the npm registry (axe-core for the accessibility test), pinned in package-lock.json.
+NODE_STAMP := node_modules/.installed
 
 .PHONY: run test test-server test-sync test-pwa test-browser soak bench migrate demo system-packages clean
 
@@ -11,6 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# `npm ci` installs exactly the lock file, and only again when the lock file changed.
+$(NODE_STAMP): package-lock.json | system-packages
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
 
 ## Serve on http://127.0.0.1:8000 after migrating the embedded SQLite database and loading demo data when empty.
 run: $(STAMP)
@@ -24,7 +31,7 @@ migrate: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fieldbook demo
 
-## What the tests need from Debian: PostgreSQL (a throwaway server per run) and Chromium.
+## What the tests need from Debian: PostgreSQL (a throwaway server per run), Node.js and npm, and Chromium.
 system-packages:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing PostgreSQL from Debian's packages"; \
@@ -34,13 +41,17 @@ system-packages:
 		echo "installing Node.js from Debian's packages"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; \
 	fi
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "installing npm from Debian's packages"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	fi
 	@if [ ! -x /usr/bin/chromium ]; then \
 		echo "installing Chromium from Debian's packages"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 ## Every test: sync core, server on SQLite and PostgreSQL, the phone in Chromium, the phone's merge under node.
-test: $(STAMP) system-packages
+test: $(STAMP) system-packages $(NODE_STAMP)
 	$(BIN)/python -m pytest -q
 	node --test tests/pwa/
 
@@ -48,7 +59,7 @@ test-pwa: system-packages
 	node --test tests/pwa/
 
 ## Only the browser tests: the PWA in Debian's Chromium against a live server.
-test-browser: $(STAMP) system-packages
+test-browser: $(STAMP) system-packages $(NODE_STAMP)
 	$(BIN)/python -m pytest -q tests/pwa
 
 test-sync: $(STAMP)
@@ -65,4 +76,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/api_bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info node_modules
