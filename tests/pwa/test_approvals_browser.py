@@ -155,7 +155,11 @@ def test_a_decision_on_a_deal_changed_meanwhile_ends_stale_and_the_rep_asks_agai
     status = rep.locator("#approval-status")
     expect(status).to_have_attribute("data-status", "stale")
     expect(status).to_contain_text("The deal changed after you asked: ask again")
-    expect(rep.locator("#deal-history li[data-field='approval']")).to_contain_text("not applied")
+    decisions = rep.locator("#deal-history li[data-field='approval']")
+    # Newest first: the server marked it stale after the manager's approval arrived too late.
+    expect(decisions).to_have_count(2)
+    expect(decisions.nth(0)).to_contain_text("Marked stale")
+    expect(decisions.nth(1)).to_contain_text("not applied")
     # Asking again takes the same request against the deal as it is now.
     status.get_by_role("button", name="Ask again").click()
     panel = rep.locator(".ask-panel")
