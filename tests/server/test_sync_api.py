@@ -274,6 +274,39 @@ def test_pull_pages_oldest_change_first_and_never_repeats(env: Env) -> None:
     assert [r.id for r in records] == [states[2].id]
 
 
+def test_pull_page_joined_by_the_database_is_the_page_row_by_row(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The states joined into one JSON array by the database are the same answer, byte for
+    byte, as the one built row by row (the fallback when the database did not keep seq order)."""
+    from server.domain.syncing import services
+
+    phone = Phone(env.as_("rep"))
+    states = [contact(phone, env, title=f"#{i} Zoë “quoted” \\ 東京") for i in range(5)]
+    phone.push(*states)
+    phone.push(phone.edit("contact", states[1].id, notes="edited"))
+
+    def pages() -> list[bytes]:
+        out, cursor = [], None
+        while True:
+            params = {"limit": 2, **({"after": cursor} if cursor else {})}
+            response = env.as_("rep2").get("/api/v1/sync/pull", params=params)
+            assert response.status_code == 200, response.text
+            out.append(response.content)
+            body = response.json()
+            cursor = body["cursor"]
+            if not body["more"]:
+                return out
+
+    joined = pages()
+    assert [len(msgspec.json.decode(p)["records"]) for p in joined] == [2, 2, 1]
+    assert [r["id"] for p in joined for r in msgspec.json.decode(p)["records"]] == [s.id for s in (*states[:1], *states[2:], states[1])]
+
+    async def unordered(*args: Any) -> None:
+        return None
+
+    monkeypatch.setattr(services, "_read_page", unordered)
+    assert pages() == joined
+
+
 def test_pull_sees_only_what_the_user_may(env: Env) -> None:
     north = Phone(env.as_("rep"))
     south = Phone(env.as_("rep_south"))

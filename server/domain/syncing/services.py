@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
+import sqlite3
 from typing import Any
 
 import msgspec
 
 import sync
-from server.db import raw, write_transaction
+from server.db import is_sqlite, raw, write_transaction
 from server.domain.accounts.services import CurrentUser, now
 from server.domain.accounts.tables import Device
-from server.domain.crm.services import KINDS, Kind, check_write, decode_state, field_error, store, visible_row
+from server.domain.crm.services import (
+    KINDS,
+    Kind,
+    check_write,
+    decode_state,
+    field_error,
+    store,
+    visible_row,
+)
 from server.domain.crm.tables import SyncClock
 
 #: The most records one pull answers, whatever the phone asks for.
@@ -220,6 +230,20 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
         after = 0
     # Read the clock first: every change up to it has committed (writers commit in seq order).
     clock = (await SyncClock.select(SyncClock.value).where(SyncClock.id == 1).first())["value"]
+    page = await _read_page(engine, user, after, limit)
+    if page is None:
+        page = await _read_page_by_rows(engine, user, after, limit)
+    seqs, more, records_json = page
+    upto = seqs[-1] if more else max([clock, *seqs])
+    gone = left_behind + await _gone(user, after, upto, records_json)
+    # Stored states are canonical wire JSON (store() encodes the merged Record): they go out
+    # as they are, byte for byte what decoding and encoding them again would give.
+    records: Any = msgspec.Raw(records_json)
+    return sync.PullPage(records=records, gone=gone, cursor=encode_cursor(upto, user.moved_seq), more=more)
+
+
+def _page_sql(user: CurrentUser, after: int, limit: int) -> tuple[str, list[Any]]:
+    """The next `limit + 1` changes the user may see, oldest first: (seq, state) rows."""
     parts: list[str] = []
     args: list[Any] = []
     for kind in KINDS.values():
@@ -231,17 +255,72 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
             f" WHERE t.seq > {{}} AND {where} ORDER BY t.seq LIMIT {{}}) AS {kind.name}_part"
         )
         args += [after, *where_args, limit + 1]
-    sql = " UNION ALL ".join(parts) + " ORDER BY seq LIMIT {}"
-    rows = await raw(engine, sql, *args, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    upto = rows[-1]["seq"] if more else max([clock, *(r["seq"] for r in rows)])
-    # Stored states are canonical wire JSON (store() encodes the merged Record): they go out
-    # as they are, byte for byte what decoding and encoding them again would give.
-    states = [r["state"] for r in rows]
-    gone = left_behind + await _gone(user, after, upto, states)
-    records: list[Any] = [msgspec.Raw(s) for s in states]
-    return sync.PullPage(records=records, gone=gone, cursor=encode_cursor(upto, user.moved_seq), more=more)
+    return " UNION ALL ".join(parts) + " ORDER BY seq LIMIT {}", [*args, limit + 1]
+
+
+#: SQLite orders an aggregate's input as asked only from 3.44; before, the rows of an ordered
+#: subquery arrive in its order in practice, and _read_page checks that they did.
+_AGGREGATE_ORDER = sqlite3.sqlite_version_info >= (3, 44, 0)
+
+
+async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> tuple[list[int], bool, str] | None:
+    """The next `limit` changes the user may see, oldest first: their seqs, whether more
+    follow, and the JSON array of their states, joined by the database as they are stored, so
+    that no row reaches Python on its own. One statement, so one snapshot, as in
+    _read_page_by_rows. None if the database did not keep seq order (see _AGGREGATE_ORDER).
+
+    First the page's bound from the (visibility, seq) indexes alone (`page`: seqs only, no
+    table row read), then the states up to that bound, in seq order straight from the same
+    indexes: nothing as long as a state is copied into a sort.
+    """
+    sqlite = is_sqlite(engine)
+    seq_parts: list[str] = []
+    state_parts: list[str] = []
+    seq_args: list[Any] = []
+    state_args: list[Any] = []
+    for kind in KINDS.values():
+        where, where_args = _visible_sql(kind, user, "t")
+        table = kind.table._meta.tablename
+        seq_parts.append(
+            f"SELECT * FROM (SELECT CAST(t.seq AS BIGINT) AS seq FROM {table} t"
+            f" WHERE t.seq > {{}} AND {where} ORDER BY t.seq LIMIT {{}}) AS {kind.name}_page"
+        )
+        seq_args += [after, *where_args, limit + 1]
+        state_parts.append(
+            f"SELECT CAST(t.seq AS BIGINT) AS seq, t.state AS state FROM {table} t"
+            f" WHERE t.seq > {{}} AND t.seq <= (SELECT last FROM bound) AND {where}"
+        )
+        state_args += [after, *where_args]
+    order = " ORDER BY seq" if not sqlite or _AGGREGATE_ORDER else ""
+    concat, seq_text = ("group_concat", "CAST(seq AS TEXT)") if sqlite else ("string_agg", "seq::text")
+    rows = await raw(
+        engine,
+        # Wrapped in a SELECT: the SQLite engine sends only statements starting with SELECT to
+        # its reader connection, which does not wait for writers.
+        f"SELECT n, seqs, states FROM (WITH"
+        f" page AS MATERIALIZED ({' UNION ALL '.join(seq_parts)} ORDER BY seq LIMIT {{}}),"
+        f" bound AS MATERIALIZED (SELECT max(seq) AS last FROM (SELECT seq FROM page ORDER BY seq LIMIT {{}}) AS sent)"
+        f" SELECT (SELECT count(*) FROM page) AS n, {concat}({seq_text}, ','{order}) AS seqs,"
+        f" {concat}(state, ','{order}) AS states"
+        f" FROM ({' UNION ALL '.join(state_parts)} ORDER BY seq) AS states) AS answer",
+        *seq_args,
+        limit + 1,
+        limit,
+        *state_args,
+    )
+    count, seqs_text, states = rows[0]["n"], rows[0]["seqs"], rows[0]["states"]
+    seqs = [int(s) for s in seqs_text.split(",")] if seqs_text else []
+    if len(seqs) != min(count, limit) or any(a >= b for a, b in itertools.pairwise(seqs)):
+        return None
+    return seqs, count > limit, f"[{states or ''}]"
+
+
+async def _read_page_by_rows(engine: Any, user: CurrentUser, after: int, limit: int) -> tuple[list[int], bool, str]:
+    """The same as _read_page, a row per change (a fallback, never needed in practice)."""
+    sql, args = _page_sql(user, after, limit)
+    rows = await raw(engine, sql, *args)
+    sent = rows[:limit]
+    return [r["seq"] for r in sent], len(rows) > limit, "[" + ",".join(r["state"] for r in sent) + "]"
 
 
 class _RecordId(msgspec.Struct):
@@ -264,7 +343,7 @@ async def _left_behind(user: CurrentUser, epoch: int) -> list[sync.Ref]:
     return out
 
 
-async def _gone(user: CurrentUser, after: int, upto: int, states: list[str]) -> list[sync.Ref]:
+async def _gone(user: CurrentUser, after: int, upto: int, records_json: str) -> list[sync.Ref]:
     """Records whose audience change in (after, upto] took this user out, less those sent now."""
     if user.is_admin:
         return []
@@ -278,7 +357,7 @@ async def _gone(user: CurrentUser, after: int, upto: int, states: list[str]) -> 
     )
     if not changes:
         return []
-    sent = {msgspec.json.decode(state, type=_RecordId).id for state in states}
+    sent = {r.id for r in msgspec.json.decode(records_json, type=list[_RecordId])}
     out: dict[str, sync.Ref] = {}
     for change in changes:
         record_id = str(change["record_id"])
