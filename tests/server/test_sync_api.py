@@ -181,6 +181,24 @@ def test_invalid_new_values_are_rejected_naming_the_field(env: Env) -> None:
     assert env.as_("admin").get("/api/v1/deals").json()["total"] == 0
 
 
+def test_every_invalid_value_of_a_record_is_named_with_its_own_message(env: Env) -> None:
+    """Valid values are checked in one conversion; any invalid one brings back the per-field
+    conversion, so each bad field keeps its own message, in order, as if checked alone."""
+    from server.domain.crm.services import KINDS, field_error
+
+    phone = Phone(env.as_("rep"))
+    bad = {"emails": ["not an email"], "title": "Buyer", "phones": ["?"], "tags": "vip"}
+    [result] = phone.push(contact(phone, env, **bad))
+    expected = []
+    for name, value in bad.items():
+        try:
+            msgspec.convert({name: value}, type=KINDS["contact"].update, strict=True)
+        except msgspec.ValidationError as error:
+            expected.append({"field": name, "message": field_error(error)[1]})
+    assert result["status"] == "rejected"
+    assert result["errors"] == expected and [e["field"] for e in expected] == ["emails", "phones", "tags"]
+
+
 def test_rejected_edit_can_be_fixed_and_accepted(env: Env) -> None:
     phone = Phone(env.as_("rep"))
     state = contact(phone, env)

@@ -64,10 +64,31 @@ def _rejected(record: sync.Record, errors: list[tuple[str, str]]) -> sync.PushRe
     )
 
 
+def _all_valid(kind: Kind, fresh: dict[str, list[sync.Sibling]]) -> bool:
+    """Whether every new value of the record's fields is valid, in one conversion rather than
+    one per field. Each field of kind.update is typed alone (no rule spans two fields), so
+    this holds exactly when every per-field conversion would succeed; when it does not (or a
+    field has more than one new sibling), the caller converts field by field, for the same
+    messages as ever."""
+    values = {}
+    for name, siblings in fresh.items():
+        if name == sync.DELETED or name not in kind.field_names:
+            continue
+        if len(siblings) != 1:
+            return False
+        values[name] = siblings[0][0]
+    try:
+        msgspec.convert(values, type=kind.update, strict=True)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
 async def _value_errors(kind: Kind, user: CurrentUser, merged: sync.Record, fresh: dict[str, list[sync.Sibling]], creating: bool) -> list[tuple[str, str]]:
     """Every newly written value must be valid alone and allowed to this user."""
     errors: list[tuple[str, str]] = []
     shown = {**kind.defaults, **{k: v for k, v in sync.visible(merged).items() if k in kind.field_names}}
+    all_valid = _all_valid(kind, fresh)
     for name, siblings in fresh.items():
         if name == sync.DELETED:
             continue  # its shape is checked with the authorship rules
@@ -75,11 +96,12 @@ async def _value_errors(kind: Kind, user: CurrentUser, merged: sync.Record, fres
             errors.append((name, f"a {kind.name} has no field {name!r}"))
             continue
         for value, *_ in siblings:
-            try:
-                msgspec.convert({name: value}, type=kind.update, strict=True)
-            except msgspec.ValidationError as error:
-                errors.append((name, field_error(error)[1]))
-                continue
+            if not all_valid:
+                try:
+                    msgspec.convert({name: value}, type=kind.update, strict=True)
+                except msgspec.ValidationError as error:
+                    errors.append((name, field_error(error)[1]))
+                    continue
             errors += await check_write(kind, user, {**shown, name: value}, [name])
     if creating and not errors:
         try:
