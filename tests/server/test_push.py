@@ -222,6 +222,56 @@ def test_a_due_reminder_is_pushed_to_each_subscription_of_the_assignee_with_its_
     assert _work(env) == 0 and len(receiver.received) == 2  # sent once, not again
 
 
+def test_the_vapid_header_is_signed_once_per_push_service_and_renewed_before_it_expires(receiver: PushReceiver) -> None:
+    clock = [1_900_000_000.0]
+    claims_given: list[dict[str, Any]] = []
+    seen: list[dict[str, Any]] = []  #: what each signing was given, as given
+    signer = services.vapid(PUSH.vapid_private_key)
+
+    class Spy:
+        def sign(self, claims: dict[str, Any]) -> dict[str, str]:
+            claims_given.append(claims)
+            seen.append(dict(claims))
+            header = signer.sign(claims)
+            claims["exp"] = 0  # a signer that writes into its dict changes no other header
+            return header
+
+    headers = services.VapidHeaders(Spy(), PUSH.subject, clock=lambda: clock[0])  # type: ignore[arg-type]
+    here, there = "http://127.0.0.1:8001", "https://push.example.net"
+    first = headers.authorization(here)
+    assert headers.authorization(here) is first and headers.signed == 1  # reused
+    assert headers.authorization(there) != first and headers.signed == 2  # one per audience, port and all
+    assert [c["aud"] for c in claims_given] == [here, there]
+    assert claims_given[0] is not claims_given[1]  # a fresh dict for every signing
+    exp = int(clock[0]) + services.VAPID_LIFETIME_S
+    clock[0] = exp - services.VAPID_RENEW_BEFORE_S - 1
+    assert headers.authorization(here) is first and headers.signed == 2
+    clock[0] = exp - services.VAPID_RENEW_BEFORE_S
+    renewed = headers.authorization(here)
+    assert renewed != first and headers.signed == 3
+    assert seen[2] == {"sub": PUSH.subject, "aud": here, "exp": int(clock[0]) + services.VAPID_LIFETIME_S}
+    token = renewed.split("t=", 1)[1].split(",", 1)[0]
+    assert json.loads(services.b64url_decode(token.split(".")[1])) == seen[2]  # what was signed
+
+
+def test_each_push_service_gets_a_header_for_its_own_origin(env: Env, receiver: PushReceiver) -> None:
+    """One worker, two push services on two ports: each push carries its own service's aud."""
+    with PushReceiver(services.public_key(PUSH)) as other:
+        _, here = _subscribe(env.as_("rep"), receiver)
+        _, there = _subscribe(env.as_("rep"), other)
+        for _ in range(3):
+            _task(env.as_("rep"), remind_at=_iso(PAST))
+        assert _work(env) == 3
+        for rx, sub in ((receiver, here), (other, there)):
+            got = rx.for_(sub["endpoint"])
+            assert len(got) == 3 and all(r.answered == 201 for r in got)
+            assert {r.claims["aud"] for r in got} == {rx.origin}
+            assert len({r.claims["exp"] for r in got}) == 1  # one signed header served every push
+            assert all(0 < r.claims["exp"] - r.at <= services.VAPID_LIFETIME_S for r in got)
+    assert other.errors == [], other.errors
+    assert receiver.port != other.port
+
+
 def test_429_500_and_timeouts_are_retried_with_backoff_then_delivered(env: Env, receiver: PushReceiver) -> None:
     _, sub = _subscribe(env.as_("rep"), receiver)
     receiver.answer(sub["endpoint"], (429, {"Retry-After": "0"}), 500, 503)

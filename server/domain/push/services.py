@@ -63,6 +63,53 @@ def vapid(private_pem: str) -> Vapid01:
     return Vapid.from_pem(private_pem.encode())
 
 
+#: A VAPID JWT's lifetime (RFC 8292 allows at most 24 hours) and how long before its `exp` a
+#: cached one is replaced, so that no push service ever sees one about to expire.
+VAPID_LIFETIME_S = 12 * 3600
+VAPID_RENEW_BEFORE_S = 3600
+
+
+def audience(endpoint: str) -> str:
+    """The VAPID `aud` of an endpoint: its push service's origin, scheme://host[:port]."""
+    url = urllib.parse.urlsplit(endpoint)
+    return f"{url.scheme}://{url.netloc}"
+
+
+class VapidHeaders:
+    """Signed VAPID Authorization headers, one per push service, reused until near their `exp`.
+
+    Signing a JWT cost about a sixth of a push when it was done for every one; the claims
+    (`sub`, `aud`, `exp`) are the same for every push to one push service, so one signature
+    serves them all for hours. Each signing gets a dict of its own (py_vapid and pywebpush
+    write into the one they are given); a header, once made, is an immutable string.
+    """
+
+    #: Push services a worker talks to are few (FCM, Mozilla, Apple, Microsoft); more than
+    #: this many cached headers (endpoints on many ports, in tests) start the cache over.
+    MAX_AUDIENCES = 256
+
+    def __init__(self, signer: Vapid01, subject: str, *, clock: Any = time.time) -> None:
+        self.signer = signer
+        self.subject = subject
+        self.clock = clock
+        self.signed = 0  #: how many JWTs were signed (a test counts them)
+        self._cache: dict[str, tuple[int, str]] = {}
+
+    def authorization(self, aud: str) -> str:
+        """The Authorization header for pushes to the push service at origin `aud`."""
+        now = int(self.clock())
+        cached = self._cache.get(aud)
+        if cached is not None and cached[0] - now > VAPID_RENEW_BEFORE_S:
+            return cached[1]
+        exp = now + VAPID_LIFETIME_S
+        header = self.signer.sign({"sub": self.subject, "aud": aud, "exp": exp})["Authorization"]
+        self.signed += 1
+        if len(self._cache) >= self.MAX_AUDIENCES:
+            self._cache.clear()
+        self._cache[aud] = (exp, header)
+        return header
+
+
 def public_key(settings: PushSettings) -> str:
     """The applicationServerKey the phone subscribes with."""
     point = vapid(settings.vapid_private_key).public_key.public_bytes(
