@@ -172,6 +172,22 @@ def test_search_finds_companies_deals_and_tasks(env: Env) -> None:
     assert [t["title"] for t in rep.get("/api/v1/tasks", params={"q": "invoice"}).json()["items"]] == ["Chase the invoice"]
 
 
+def test_managers_search_their_teams_records(env: Env) -> None:
+    # A manager's list of deals, activities and tasks joins the owners (once an ambiguous "id": a 500).
+    env.as_("rep").post("/api/v1/deals", json={"title": "Harbour crane"})
+    env.as_("rep").post("/api/v1/tasks", json={"title": "Harbour survey"})
+    env.as_("rep").post("/api/v1/activities", json={"kind": "call", "occurred_at": "2026-11-20T10:00:00Z", "notes": "Harbour call"})
+    env.as_("rep_south").post("/api/v1/deals", json={"title": "Harbour south"})
+    manager = env.as_("manager")
+    assert [d["title"] for d in manager.get("/api/v1/deals", params={"q": "harbour"}).json()["items"]] == ["Harbour crane"]
+    assert [t["title"] for t in manager.get("/api/v1/tasks", params={"q": "harbour"}).json()["items"]] == ["Harbour survey"]
+    assert manager.get("/api/v1/activities", params={"q": "harbour"}).status_code == 200
+    assert [d["title"] for d in env.as_("manager_south").get("/api/v1/deals", params={"q": "harbour"}).json()["items"]] == ["Harbour south"]
+    # A page past the end still counts the whole list.
+    page = manager.get("/api/v1/deals", params={"offset": 5}).json()
+    assert page == {"items": [], "total": 1, "limit": 50, "offset": 5, "next_offset": None}
+
+
 def test_paging_walks_every_record_once_in_order(env: Env) -> None:
     names = [f"Contact {i:02d}" for i in range(11)]
     for name in reversed(names):

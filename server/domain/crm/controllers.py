@@ -72,13 +72,13 @@ def _eq(column: Any, value: Any) -> Any:
 
 
 async def list_companies(self: Controller, request: Request, q: Search = None, limit: Limit = 50, offset: Offset = 0) -> dict:
-    return await RecordService(KINDS["company"], request.user).list(_query(q, limit, offset))
+    return await RecordService(KINDS["company"], request.user).list_json(_query(q, limit, offset))
 
 
 async def list_contacts(
     self: Controller, request: Request, q: Search = None, limit: Limit = 50, offset: Offset = 0, company: MaybeId = None
 ) -> dict:
-    return await RecordService(KINDS["contact"], request.user).list(_query(q, limit, offset, _eq(Contact.company, company)))
+    return await RecordService(KINDS["contact"], request.user).list_json(_query(q, limit, offset, _eq(Contact.company, company)))
 
 
 async def list_deals(
@@ -100,7 +100,7 @@ async def list_deals(
         _eq(Deal.contact, contact),
         None if close_before is None else Deal.expected_close < close_before,
     )
-    return await RecordService(KINDS["deal"], request.user).list(_query(q, limit, offset, *filters))
+    return await RecordService(KINDS["deal"], request.user).list_json(_query(q, limit, offset, *filters))
 
 
 async def list_activities(
@@ -126,7 +126,7 @@ async def list_activities(
         None if after is None else Activity.occurred_at >= after,
         None if before is None else Activity.occurred_at < before,
     )
-    return await RecordService(KINDS["activity"], request.user).list(_query(q, limit, offset, *filters))
+    return await RecordService(KINDS["activity"], request.user).list_json(_query(q, limit, offset, *filters))
 
 
 async def list_tasks(
@@ -148,7 +148,7 @@ async def list_tasks(
         None if due_before is None else Task.due_at < due_before,
         _eq(Task.related_id, related_id),
     )
-    return await RecordService(KINDS["task"], request.user).list(_query(q, limit, offset, *filters))
+    return await RecordService(KINDS["task"], request.user).list_json(_query(q, limit, offset, *filters))
 
 
 CompanyController = _controller(KINDS["company"], "/api/v1/companies", "companies", list_companies)
