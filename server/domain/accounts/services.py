@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from server.db import fetch
 from server.domain.accounts.tables import ROLES, LoginFailure, Team, User, UserSession
 from server.settings import SecuritySettings
 
@@ -146,7 +147,9 @@ async def end_session(token: str) -> None:
 
 
 async def user_for_session(token: str) -> CurrentUser | None:
-    rows = await UserSession.raw(
+    # Every signed-in request asks this: SQL sent as it is, not through a Piccolo query.
+    rows = await fetch(
+        UserSession._meta.db,
         "SELECT u.id, u.email, u.name, u.role, u.team, t.name AS team_name, u.moved_seq"
         ' FROM user_session s JOIN app_user u ON u.id = s."user"'
         " LEFT JOIN team t ON t.id = u.team"
