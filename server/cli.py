@@ -51,7 +51,8 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to listen on (default: $HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default: $PORT or 8000).")
 @click.option("--workers", default=1, show_default=True, help="Worker processes.")
-def serve(host: str | None, port: int | None, workers: int) -> None:
+@click.option("--access-log/--no-access-log", default=None, help="Log every request (default: $ACCESS_LOG, else off).")
+def serve(host: str | None, port: int | None, workers: int, access_log: bool | None) -> None:
     """Serve the app with uvicorn."""
     import uvicorn
 
@@ -63,6 +64,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         workers=workers,
         proxy_headers=True,
         log_level="info",
+        access_log=settings.server.access_log if access_log is None else access_log,
     )
 
 
