@@ -90,10 +90,19 @@ for entry in (ROOT, ROOT / "bench"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-import msgspec  # noqa: E402
+import msgspec
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from sync_bench import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    Client,
+    Sampler,
+    Server,
+    cpu_seconds,
+    run_cli,
+)
 
-import sync  # noqa: E402
-from sync_bench import CSRF_COOKIE, SESSION_COOKIE, Client, Sampler, Server, cpu_seconds, run_cli  # noqa: E402
+import sync
 
 EMAIL, PASSWORD, TEAM = "pwa.bench.rep@fieldbook.test", "bench-password-1", "North"
 CHROMIUM = "/usr/bin/chromium"
@@ -396,7 +405,7 @@ def bench_size(port: int) -> float:
     status, sw, _ = get_raw(port, "/sw.js")
     if status != 200:
         raise RuntimeError(f"/sw.js answered {status}")
-    block = re.search(r"PRECACHE\s*=\s*\[(.*?)\]", sw.decode(), re.S)
+    block = re.search(r"PRECACHE\s*=\s*\[(.*?)\]", sw.decode(), re.DOTALL)
     if not block:
         raise RuntimeError("no PRECACHE list found in /sw.js")
     consts = dict(re.findall(r"const\s+(\w+)\s*=\s*'([^']*)'", sw.decode()))
@@ -458,7 +467,7 @@ def bench_first_sync(page: Any, base: str, expected: int, server: Server, args: 
         return 0.0
     submit, origin, b = t["submit"], t["origin"], t["bench"]
     seconds = (b["syncDone"] - submit) / 1000
-    to_app = lambda ms: origin + ms  # noqa: E731  page-relative ms -> epoch ms
+    to_app = lambda ms: origin + ms
     pulls = [r for r in t["res"] if r["name"].startswith("/api/v1/sync/pull")]
     print(f"  sign-in click -> 'Done: everything is on this phone': {seconds:.2f} s"
           f"  (Python's own clock, click to seen: {wall:.2f} s)")
@@ -505,7 +514,7 @@ def cold_start(context: Any, base: str, profile: bool = False) -> dict[str, Any]
         page.wait_for_function("() => window.__bench && window.__bench.listPainted !== null", timeout=60_000, polling=20)
         try:  # Element Timing may come a frame later, or not at all
             page.wait_for_function("() => window.__bench.elementPaint !== null", timeout=1_000, polling=20)
-        except Exception:
+        except PlaywrightTimeout:
             pass
         if session is not None:
             summarise_profile(session.send("Profiler.stop")["profile"], "an offline cold start (untimed pass)")
@@ -675,7 +684,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.contacts < 1 or args.deals < 0 or args.activities < 0 or args.runs < 1 or not 1 <= args.batch <= 1000:
         parser.error("--contacts and --runs must be positive, --deals and --activities not negative, --batch 1..1000")
-    revision = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    revision = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
     print(f"pwa bench at {revision or 'an unknown revision'}: {args.contacts:,} contacts, {args.deals:,} deals,"
           f" {args.activities:,} activities")
     print(f"load average at start: {load()}")
@@ -687,7 +696,7 @@ def main() -> int:
         for undo in reversed(stack):
             try:
                 undo()
-            except Exception as error:  # keep cleaning up
+            except Exception as error:  # noqa: BLE001  keep cleaning up
                 print(f"cleanup: {error}", file=sys.stderr)
     print(f"\nsummary (load average at the end: {load()})")
     print(f"  1. shell + JS + CSS gzip -6  {results['size']:>8.1f} KB   <= {BUDGET_KB:.0f} KB   {verdict(results['size'] <= BUDGET_KB)}")
