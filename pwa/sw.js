@@ -3,7 +3,7 @@
 import { change, syncNow } from './static/js/sync.js';
 import { getEntry, getMeta } from './static/js/store.js';
 
-const VERSION = '2';
+const VERSION = '3';
 const CACHE = `fieldbook-static-${VERSION}`;
 const SHELL = '/shell';
 

@@ -99,6 +99,10 @@ async function runSync() {
   } finally {
     ctx.syncing = false;
     if (ctx.firstSync) finishProgress();
+    if (ctx.refreshAfterSync) {
+      ctx.refreshAfterSync = false;
+      refreshScreen();
+    }
     renderStatus(ctx);
   }
 }
@@ -163,8 +167,8 @@ async function registerWorker() {
 
 // -- who is here --------------------------------------------------------------------
 
-async function whoIsHere() {
-  const known = await store.getMeta('me');
+// Who the server says is signed in, against whom this phone's data belongs to.
+async function whoIsHere(known) {
   let me = null;
   try {
     me = await api('GET', '/api/v1/auth/me');
@@ -176,8 +180,10 @@ async function whoIsHere() {
         return null;
       }
       ctx.signedOut = true;
-    } else if (!(error instanceof Offline)) {
+    } else if (!(error instanceof Offline) && !known) {
       throw error;
+    } else {
+      console.warn('could not ask who is signed in', error); // the phone works on with what it holds
     }
   }
   if (me && known && known.id !== me.id) {
@@ -187,6 +193,7 @@ async function whoIsHere() {
       return known;
     }
     await store.wipe();
+    ctx.wiped = true;
   }
   if (me) await store.setMeta('me', me);
   return me || known;
@@ -208,7 +215,10 @@ function showBlocked(main) {
 async function start() {
   registerWorker().catch((error) => console.warn('service worker', error));
   const main = document.getElementById('main');
-  ctx.me = await whoIsHere();
+  const known = await store.getMeta('me');
+  // A phone that knows its user opens at once; the server is asked alongside, not before.
+  const checked = whoIsHere(known);
+  ctx.me = known || (await checked);
   if (ctx.blocked) {
     showBlocked(main);
     return;
@@ -219,12 +229,16 @@ async function start() {
     return;
   }
   ctx.replica = await store.getMeta('replica');
-  if (ctx.signedOut) banner('signed-out', h('p', { text: 'Your session has ended: your changes stay on this phone until you sign in again.' }), h('a', { class: 'button', href: '/login' }, 'Sign in'));
   if (navigator.storage?.persist) navigator.storage.persisted().then((p) => p || navigator.storage.persist()).catch(() => {});
 
   window.addEventListener('hashchange', route);
   events.addEventListener('changed', (e) => {
     if (e.detail.local) schedulePush();
+    if (!e.detail.local && ctx.syncing) {
+      // Pulled pages arrive many times a second on a first sync: redraw once, at its end.
+      ctx.refreshAfterSync = true;
+      return;
+    }
     refreshScreen();
     renderStatus(ctx);
   });
@@ -244,7 +258,17 @@ async function start() {
 
   await route();
   renderStatus(ctx);
-  if (!ctx.signedOut) runSync();
+  ctx.me = (await checked) || ctx.me;
+  if (ctx.blocked) {
+    showBlocked(main);
+    return;
+  }
+  if (ctx.wiped) {
+    location.reload(); // another account's data is gone: start clean
+    return;
+  }
+  if (ctx.signedOut) banner('signed-out', h('p', { text: 'Your session has ended: your changes stay on this phone until you sign in again.' }), h('a', { class: 'button', href: '/login' }, 'Sign in'));
+  else runSync();
 }
 
 start().catch((error) => {

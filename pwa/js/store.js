@@ -3,7 +3,7 @@
 import { visible, isDeleted, conflicts, deleteConflict, merge, canonicalJson } from './sync-core.js';
 
 const DB_NAME = 'fieldbook';
-const DB_VERSION = 1;
+const DB_VERSION = 2;
 let opening = null;
 
 function promised(request) {
@@ -36,6 +36,17 @@ export function openDb() {
         records.createIndex('dirty', 'dirty');
         records.createIndex('flag', 'flag');
         records.createIndex('refs', 'refs', { multiEntry: true });
+      }
+      if (event.oldVersion >= 1 && event.oldVersion < 2) {
+        // Version 2 sorts activities and tasks by UTC instant and approvals by status, so Today can ask for a key range.
+        const records = request.transaction.objectStore('records');
+        records.openCursor().onsuccess = (e) => {
+          const cursor = e.target.result;
+          if (!cursor) return;
+          const entry = cursor.value;
+          if (['activity', 'task', 'approval'].includes(entry.type) && entry.sort !== undefined) cursor.update(entryFor(entry.state, entry));
+          cursor.continue();
+        };
       }
     };
     request.onsuccess = () => {
@@ -79,13 +90,19 @@ export async function allMeta() {
 
 // -- entries: one record, its sync state and what the screens need of it ------
 
+// An instant as a sort key: UTC, so that "today" is one key range whatever offsets were written.
+export function timeKey(iso) {
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? String(iso || '') : new Date(ms).toISOString().toLowerCase();
+}
+
 const SORT = {
   company: (v) => v.name,
   contact: (v) => v.name,
   deal: (v) => v.title,
-  activity: (v) => v.occurred_at,
-  task: (v) => v.due_at || v.remind_at || '9999',
-  approval: (v) => v.status,
+  activity: (v) => timeKey(v.occurred_at),
+  task: (v) => (v.due_at || v.remind_at ? timeKey(v.due_at || v.remind_at) : '9999'),
+  approval: (v) => v.status || 'pending',
 };
 
 const REFS = ['company', 'contact', 'deal', 'related_id'];
@@ -136,11 +153,12 @@ export async function update(type, id, change) {
 }
 
 // Merge pulled states into the local ones, and drop what the server says this user can no longer see.
-export async function applyPulled(states, gone) {
+// `fresh`: nothing is stored locally yet (a first sync), so there is nothing to read and merge.
+export async function applyPulled(states, gone, { fresh = false } = {}) {
   const db = await openDb();
   const tx = db.transaction('records', 'readwrite');
   const store = tx.objectStore('records');
-  const locals = await Promise.all(states.map((s) => promised(store.get([s.type, s.id]))));
+  const locals = fresh ? [] : await Promise.all(states.map((s) => promised(store.get([s.type, s.id]))));
   states.forEach((remote, i) => {
     const local = locals[i];
     const state = local ? merge(local.state, remote) : remote;
@@ -174,10 +192,11 @@ export function sameState(a, b) {
   return canonicalJson(a) === canonicalJson(b);
 }
 
-export async function listEntries(type, { limit } = {}) {
+// Live records of a type in their list order; `from` and `to` bound the sort key (see timeKey).
+export async function listEntries(type, { limit, from = '', to = '\uffff\uffff' } = {}) {
   const db = await openDb();
   const index = db.transaction('records').objectStore('records').index('list');
-  const range = IDBKeyRange.bound([type, ''], [type, '\uffff\uffff']);
+  const range = IDBKeyRange.bound([type, from], [type, to]);
   return promised(index.getAll(range, limit));
 }
 

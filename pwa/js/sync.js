@@ -105,25 +105,37 @@ async function expectedTotal() {
   return totals.reduce((a, b) => a + b, 0);
 }
 
+function fetchPage(cursor) {
+  const query = new URLSearchParams({ limit: String(PAGE) });
+  if (cursor) query.set('after', cursor);
+  return api('GET', `/api/v1/sync/pull?${query}`);
+}
+
 async function pullAll(onProgress) {
   let cursor = await store.getMeta('cursor');
   const first = !cursor;
-  const total = first ? await expectedTotal() : 0;
+  // A first sync into an empty database has nothing to merge with: it only writes.
+  const [total, fresh] = first ? await Promise.all([expectedTotal(), store.counts().then((c) => c.records === 0)]) : [0, false];
   let received = 0;
+  let next = fetchPage(cursor);
   for (;;) {
-    const query = new URLSearchParams({ limit: String(PAGE) });
-    if (cursor) query.set('after', cursor);
     let page;
     try {
-      page = await api('GET', `/api/v1/sync/pull?${query}`);
+      page = await next;
     } catch (error) {
       if (error instanceof ApiError && error.status === 400 && cursor) {
         cursor = null; // a cursor the server no longer knows: start over; merging makes that safe
+        next = fetchPage(cursor);
         continue;
       }
       throw error;
     }
-    await store.applyPulled(page.records, page.gone);
+    // The next page travels while this one is stored.
+    if (page.more) {
+      next = fetchPage(page.cursor);
+      next.catch(() => {}); // handled when awaited
+    }
+    await store.applyPulled(page.records, page.gone, { fresh });
     cursor = page.cursor;
     await store.setMeta('cursor', cursor);
     received += page.records.length;

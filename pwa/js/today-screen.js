@@ -9,17 +9,23 @@ export async function render(main, _route, ctx) {
   const greeting = new Date().getHours() < 12 ? 'Good morning' : new Date().getHours() < 18 ? 'Good afternoon' : 'Good evening';
   clear(main, h('h1', { text: `${greeting}, ${ctx.me.name.split(' ')[0]}` }), body);
   const draw = async () => {
-    const [tasks, activities, approvals, deals] = await Promise.all(['task', 'activity', 'approval', 'deal'].map((t) => store.listEntries(t)));
-    const due = tasks.filter((t) => isOpen(t) && dueTime(t) <= endOfToday() && (t.v.assignee === ctx.me.id || !t.v.assignee)).sort((a, b) => dueTime(a) - dueTime(b));
     const start = new Date();
     start.setHours(0, 0, 0, 0);
+    // Only what today needs, by key range: a phone holding years of visits stays quick.
+    const [tasks, activities, approvals] = await Promise.all([
+      store.listEntries('task', { to: store.timeKey(new Date(endOfToday()).toISOString()) }),
+      store.listEntries('activity', { from: store.timeKey(start.toISOString()) }),
+      ctx.me.role === 'rep' ? [] : store.listEntries('approval', { from: 'pending', to: 'pending' }),
+    ]);
+    const due = tasks.filter((t) => isOpen(t) && dueTime(t) <= endOfToday() && (t.v.assignee === ctx.me.id || !t.v.assignee)).sort((a, b) => dueTime(a) - dueTime(b));
     const visits = activities
       .filter((a) => a.v.kind === 'visit' && a.v.owner === ctx.me.id && Date.parse(a.v.occurred_at) >= start.getTime())
       .sort((a, b) => String(a.v.occurred_at).localeCompare(String(b.v.occurred_at)));
     const contactIds = visits.map((v) => v.v.contact).filter(Boolean);
     const contacts = new Map((await Promise.all(contactIds.map((id) => store.getEntry('contact', id)))).filter(Boolean).map((c) => [c.id, c]));
-    const dealsById = new Map(deals.map((d) => [d.id, d]));
-    const waiting = ctx.me.role === 'rep' ? [] : approvals.filter((a) => a.v.status === 'pending');
+    const waiting = approvals.filter((a) => a.v.status === 'pending');
+    const deals = await Promise.all([...new Set(waiting.map((a) => a.v.deal))].map((id) => store.getEntry('deal', id)));
+    const dealsById = new Map(deals.filter(Boolean).map((d) => [d.id, d]));
     clear(body,
       waiting.length ? h('section', { 'aria-labelledby': 'today-approvals' },
         h('h2', { id: 'today-approvals', text: `Approvals waiting (${waiting.length})` }),
