@@ -252,7 +252,10 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
         after = 0
     # Read the clock first: every change up to it has committed (writers commit in seq order).
     clock = (await SyncClock.select(SyncClock.value).where(SyncClock.id == 1).first())["value"]
-    page = await _read_page(engine, user, after, limit)
+    # On PostgreSQL the page goes row by row: there string_agg costs the database more than
+    # the rows cost Python (measured with bench/sync_bench.py and EXPLAIN ANALYZE), and the
+    # database is the part that does not scale out.
+    page = await _read_page(engine, user, after, limit) if is_sqlite(engine) else None
     if page is None:
         page = await _read_page_by_rows(engine, user, after, limit)
     seqs, more, records_json = page
@@ -286,16 +289,15 @@ _AGGREGATE_ORDER = sqlite3.sqlite_version_info >= (3, 44, 0)
 
 
 async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> tuple[list[int], bool, str] | None:
-    """The next `limit` changes the user may see, oldest first: their seqs, whether more
-    follow, and the JSON array of their states, joined by the database as they are stored, so
-    that no row reaches Python on its own. One statement, so one snapshot, as in
+    """SQLite: the next `limit` changes the user may see, oldest first: their seqs, whether
+    more follow, and the JSON array of their states, joined by the database as they are
+    stored, so that no row reaches Python on its own. One statement, so one snapshot, as in
     _read_page_by_rows. None if the database did not keep seq order (see _AGGREGATE_ORDER).
 
     First the page's bound from the (visibility, seq) indexes alone (`page`: seqs only, no
     table row read), then the states up to that bound, in seq order straight from the same
-    indexes: nothing as long as a state is copied into a sort.
+    indexes, so that no state is copied into a sort (a task's aside: its two indexes merge).
     """
-    sqlite = is_sqlite(engine)
     seq_parts: list[str] = []
     state_parts: list[str] = []
     seq_args: list[Any] = []
@@ -313,8 +315,7 @@ async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> 
             f" WHERE t.seq > {{}} AND t.seq <= (SELECT last FROM bound) AND {where}"
         )
         state_args += [after, *where_args]
-    order = " ORDER BY seq" if not sqlite or _AGGREGATE_ORDER else ""
-    concat, seq_text = ("group_concat", "CAST(seq AS TEXT)") if sqlite else ("string_agg", "seq::text")
+    order = " ORDER BY seq" if _AGGREGATE_ORDER else ""
     rows = await raw(
         engine,
         # Wrapped in a SELECT: the SQLite engine sends only statements starting with SELECT to
@@ -322,8 +323,8 @@ async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> 
         f"SELECT n, seqs, states FROM (WITH"
         f" page AS MATERIALIZED ({' UNION ALL '.join(seq_parts)} ORDER BY seq LIMIT {{}}),"
         f" bound AS MATERIALIZED (SELECT max(seq) AS last FROM (SELECT seq FROM page ORDER BY seq LIMIT {{}}) AS sent)"
-        f" SELECT (SELECT count(*) FROM page) AS n, {concat}({seq_text}, ','{order}) AS seqs,"
-        f" {concat}(state, ','{order}) AS states"
+        f" SELECT (SELECT count(*) FROM page) AS n, group_concat(CAST(seq AS TEXT), ','{order}) AS seqs,"
+        f" group_concat(state, ','{order}) AS states"
         f" FROM ({' UNION ALL '.join(state_parts)} ORDER BY seq) AS states) AS answer",
         *seq_args,
         limit + 1,
@@ -338,7 +339,7 @@ async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> 
 
 
 async def _read_page_by_rows(engine: Any, user: CurrentUser, after: int, limit: int) -> tuple[list[int], bool, str]:
-    """The same as _read_page, a row per change (a fallback, never needed in practice)."""
+    """The same as _read_page, a row per change: on PostgreSQL, and SQLite's fallback."""
     sql, args = _page_sql(user, after, limit)
     rows = await raw(engine, sql, *args)
     sent = rows[:limit]
