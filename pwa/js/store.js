@@ -115,15 +115,17 @@ function norm(text) {
 export function entryFor(state, previous = {}) {
   const entry = { type: state.type, id: state.id, state };
   for (const key of ['dirty', 'held', 'errors', 'pushed']) if (previous[key] !== undefined) entry[key] = previous[key];
-  const gone = isDeleted(state);
-  const v = visible(state);
+  // Most states hold one value per field and no delete: read them directly, skip the merge rules.
+  const simple = Object.entries(state.fields).every(([name, sibs]) => name !== 'deleted' && sibs.length === 1);
+  const gone = simple ? false : isDeleted(state);
+  const v = simple ? Object.fromEntries(Object.entries(state.fields).map(([name, sibs]) => [name, sibs[0][0]])) : visible(state);
   entry.v = v;
   if (gone) entry.deleted = 1;
   else entry.sort = norm(SORT[state.type]?.(v) ?? '') || '\uffff';
   const refs = REFS.map((k) => v[k]).filter((x) => typeof x === 'string');
   if (refs.length) entry.refs = refs;
   // flag 1: a conflict for a person to settle; 2: a change the server refused.
-  if (!gone && (Object.keys(conflicts(state)).length || deleteConflict(state))) entry.flag = 1;
+  if (!simple && !gone && (Object.keys(conflicts(state)).length || deleteConflict(state))) entry.flag = 1;
   else if (entry.held) entry.flag = 2;
   return entry;
 }
