@@ -319,6 +319,19 @@ def test_a_gone_subscription_is_deleted_and_the_others_still_get_the_push(env: E
     assert len(receiver.for_(dead["endpoint"])) == 1 and len(_pushed_tasks(receiver, alive["endpoint"])) == 2
 
 
+def test_a_subscription_whose_key_cannot_be_used_fails_alone(env: Env, receiver: PushReceiver) -> None:
+    _, good = _subscribe(env.as_("rep"), receiver)
+    _, bad = _subscribe(env.as_("rep"), receiver)
+    # Not a point on the curve: stored before keys were checked, say. Encryption fails.
+    _rows(env, "UPDATE push_subscription SET p256dh = {} WHERE endpoint = {}", services.b64url(b"\x04" + b"\x01" * 64), bad["endpoint"])
+    _task(env.as_("rep"), remind_at=_iso(PAST))
+    _work(env)
+    assert len(_pushed_tasks(receiver, good["endpoint"])) == 1 and receiver.for_(bad["endpoint"]) == []
+    outcomes = Counter((a["http_status"], a["outcome"], a["attempt"]) for a in _rows(env, "SELECT http_status, outcome, attempt FROM push_attempt"))
+    assert outcomes == Counter({(201, "delivered", 1): 1, (None, "failed", 1): 1})  # not retried
+    assert [r["status"] for r in _rows(env, "SELECT status FROM push_message")] == ["sent"]
+
+
 def test_rescheduling_reassigning_completing_and_deleting_tasks(env: Env, receiver: PushReceiver) -> None:
     rep, manager = env.as_("rep"), env.as_("manager")
     _, mine = _subscribe(rep, receiver)
