@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from playwright.sync_api import BrowserContext, Page, expect
@@ -44,3 +45,16 @@ def first_contact(page: Page, skip: int = 0) -> dict[str, Any]:
     """A contact from the phone's own list: tests pick different ones so they never share a record."""
     entries = page.evaluate("() => import('/static/js/store.js').then((s) => s.listEntries('contact'))")
     return entries[skip]
+
+
+def registration_id(context: BrowserContext, page: Page) -> str:
+    """The DevTools id of the page's service worker registration, for ServiceWorker.deliverPushMessage."""
+    cdp = context.new_cdp_session(page)
+    registrations: list[str] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(r["registrationId"] for r in e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + 10
+    while not registrations:
+        assert time.monotonic() < deadline, "no service worker registration reported"
+        page.wait_for_timeout(100)
+    return registrations[0]

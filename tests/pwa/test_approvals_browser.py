@@ -11,7 +11,7 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.pwa.helpers import local_entry, open_app, sync
+from tests.pwa.helpers import local_entry, open_app, registration_id, sync
 
 REP = "rep@fieldbook.test"
 MANAGER = "manager@fieldbook.test"
@@ -189,14 +189,7 @@ def test_the_managers_approve_action_on_a_push_decides_with_the_app_closed(phone
     sync(rep)
     sync(boss)
 
-    cdp = boss_ctx.new_cdp_session(boss)
-    registrations: list[str] = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(r["registrationId"] for r in e["registrations"]))
-    cdp.send("ServiceWorker.enable")
-    deadline = time.monotonic() + 10
-    while not registrations:
-        assert time.monotonic() < deadline, "no service worker registration reported"
-        boss.wait_for_timeout(100)
+    registration = registration_id(boss_ctx, boss)
     # What the server sends a team's managers on a new request (server/domain/approvals/services.py).
     payload = {
         "type": "approval",
@@ -207,7 +200,9 @@ def test_the_managers_approve_action_on_a_push_decides_with_the_app_closed(phone
         "record": {"type": "approval", "id": approval_id},
         "actions": [{"action": "approve", "title": "Approve"}, {"action": "reject", "title": "Reject"}],
     }
-    cdp.send("ServiceWorker.deliverPushMessage", {"origin": live_server, "registrationId": registrations[0], "data": json.dumps(payload)})
+    cdp = boss_ctx.new_cdp_session(boss)
+    cdp.send("ServiceWorker.enable")
+    cdp.send("ServiceWorker.deliverPushMessage", {"origin": live_server, "registrationId": registration, "data": json.dumps(payload)})
     boss.wait_for_function(
         "(tag) => navigator.serviceWorker.ready.then((r) => r.getNotifications({ tag })).then((n) => n.length === 1 && n[0].actions.map((a) => a.action).join() === 'approve,reject')",
         arg=payload["tag"],

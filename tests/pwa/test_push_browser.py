@@ -11,7 +11,7 @@ import msgspec
 from playwright.sync_api import expect
 
 from server.domain.push.services import reminder_payload
-from tests.pwa.helpers import open_app
+from tests.pwa.helpers import open_app, registration_id
 
 NOTIFICATIONS = """() => navigator.serviceWorker.ready
   .then((r) => r.getNotifications())
@@ -65,21 +65,14 @@ def test_pushed_reminder_shows_and_its_actions_edit_the_task(phone, live_server)
     snooze_id = _new_task(page, live_server, "Send the revised quote", "")
     _server_task(context.request, live_server, snooze_id, lambda t: True)
 
-    cdp = context.new_cdp_session(page)
-    registrations: list[str] = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(r["registrationId"] for r in e["registrations"]))
-    cdp.send("ServiceWorker.enable")
-    deadline = time.monotonic() + 10
-    while not registrations:
-        assert time.monotonic() < deadline, "no service worker registration reported"
-        page.wait_for_timeout(100)
+    registration = registration_id(context, page)
 
     def deliver(task_id: str, title: str, notes: str) -> dict:
         cdp = context.new_cdp_session(page)
         cdp.send("ServiceWorker.enable")
         remind = dt.datetime.now(dt.UTC).isoformat()
         payload = msgspec.to_builtins(reminder_payload(task_id, {"title": title, "notes": notes, "remind_at": remind}))
-        cdp.send("ServiceWorker.deliverPushMessage", {"origin": live_server, "registrationId": registrations[0], "data": json.dumps(payload)})
+        cdp.send("ServiceWorker.deliverPushMessage", {"origin": live_server, "registrationId": registration, "data": json.dumps(payload)})
         return payload
 
     sent = deliver(done_id, "Call back Ardwick Steel", "Ask about the second line")
