@@ -1,7 +1,8 @@
 """Approval rules, decisions bound to the deal's version, pushes both ways, and the deal audit trail.
 
 The CRM store calls `check` for every deal or approval write (REST and sync alike) and `stored`
-after it has stored one, inside the same transaction; so the rules hold whoever writes.
+after it has stored one, inside the same transaction; so the rules hold whoever writes. (The
+store imports this module inside those calls, so this one may import the store at the top.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from server.db import current_write
 from server.domain.accounts.services import CurrentUser
 from server.domain.accounts.tables import Team, User
 from server.domain.approvals.tables import DEFAULT_MAX_DISCOUNT, DEFAULT_WON_AMOUNT_LIMIT, DealEvent, TeamRule
+from server.domain.crm.schemas import DealUpdate
+from server.domain.crm.services import KINDS, SERVER_REPLICA, NotVisible, decode_state, field_error, now_ms, store, team_of
+from server.domain.push.services import notify_user
 
 #: Deal fields an approval may ask to change, and the ones the audit trail follows.
 REQUESTABLE = ("stage", "amount", "discount", "expected_close")
@@ -65,8 +69,6 @@ async def list_rules(user: CurrentUser) -> list[Rules]:
 async def set_rules(user: CurrentUser, team: int, max_discount: str, won_amount_limit: str) -> Rules:
     row = await Team.select(Team.name).where(Team.id == team).first()
     if row is None:
-        from server.domain.crm.services import NotVisible
-
         raise NotVisible(str(team))
     values = {
         TeamRule.max_discount: Decimal(max_discount),
@@ -100,10 +102,7 @@ def rule_errors(values: dict[str, Any], written: Iterable[str], max_discount: De
 
 
 async def _owner_team(user_id: Any) -> int | None:
-    if not isinstance(user_id, int):
-        return None
-    row = await User.select(User.team).where(User.id == user_id).first()
-    return row["team"] if row else None
+    return (await team_of(user_id))[1] if isinstance(user_id, int) else None
 
 
 async def check(kind_name: str, user: CurrentUser, values: dict[str, Any], written: Iterable[str]) -> list[tuple[str, str]]:
@@ -121,13 +120,11 @@ async def check(kind_name: str, user: CurrentUser, values: dict[str, Any], writt
         if unknown:
             errors.append(("changes", f"an approval may ask to change only {', '.join(REQUESTABLE)}, not {', '.join(unknown)}"))
         else:
-            from server.domain.crm.schemas import DealUpdate
-            from server.domain.crm.services import field_error
-
             try:
                 msgspec.convert(changes, type=DealUpdate, strict=True)
             except msgspec.ValidationError as error:
-                errors.append(("changes", f"{field_error(error)[0]}: {field_error(error)[1]}"))
+                field, message = field_error(error)
+                errors.append(("changes", f"{field}: {message}"))
     status = values.get("status")
     if "status" in written:
         if status == "stale":
@@ -182,8 +179,6 @@ async def _event(deal: str, field: str, old: Any, new: Any, state: sync.Record, 
 async def stored(kind_name: str, state: sync.Record, before: dict[str, Any] | None, values: dict[str, Any], deleted: bool) -> None:
     """Audit a deal's changes; act on an approval that was just asked for or decided."""
     if kind_name == "deal":
-        from server.domain.crm.services import KINDS
-
         # Fields never written read as their defaults (a new deal is a "lead"), as the API shows them.
         defaults = KINDS["deal"].defaults
         values = {**defaults, **values}
@@ -209,8 +204,6 @@ async def stored(kind_name: str, state: sync.Record, before: dict[str, Any] | No
 
 async def _decide(approval: sync.Record, values: dict[str, Any], old_status: Any) -> None:
     """Apply a decision if the deal is as it was asked about; else the server marks it stale."""
-    from server.domain.crm.services import KINDS, SERVER_REPLICA, decode_state, now_ms, store
-
     tx = current_write()
     deal_kind = KINDS["deal"]
     table = deal_kind.table
@@ -243,9 +236,6 @@ def _deal_title(deal_state: sync.Record | None) -> str:
 
 
 async def _ask_managers(approval_id: str, values: dict[str, Any]) -> None:
-    from server.domain.crm.services import KINDS, decode_state
-    from server.domain.push.services import notify_user
-
     team = await _owner_team(values.get("owner"))
     requester = await User.select(User.name).where(User.id == values.get("owner")).first()
     table = KINDS["deal"].table
@@ -267,8 +257,6 @@ async def _ask_managers(approval_id: str, values: dict[str, Any]) -> None:
 
 
 async def _tell_requester(approval_id: str, values: dict[str, Any], outcome: str, deal_state: sync.Record | None) -> None:
-    from server.domain.push.services import notify_user
-
     words = {"approved": "Approved", "rejected": "Rejected", "stale": "Ask again"}[outcome]
     body = values.get("comment") or ("The deal changed after you asked; ask again." if outcome == "stale" else "")
     payload = {

@@ -23,13 +23,16 @@ MaybeId = Annotated[uuid.UUID | None, Parameter()]
 MaybeUser = Annotated[int | None, Parameter(ge=1)]
 
 
-async def strictly(request: Request, shape: type[msgspec.Struct]) -> msgspec.Struct:
+async def strictly(request: Request, shape: type[msgspec.Struct], *, nested: bool = False) -> msgspec.Struct:
     """The body decoded with no type coercion: Litestar's own decoding turns "5" into 5 and 5
-    into 1970-01-01, and a phone that sends the wrong type has a bug it should hear about."""
+    into 1970-01-01, and a phone that sends the wrong type has a bug it should hear about.
+    Errors name the field (see field_error for `nested`)."""
     try:
-        return msgspec.convert(await request.json(), type=shape, strict=True)
+        return msgspec.json.decode(await request.body() or b"{}", type=shape, strict=True)
     except msgspec.ValidationError as error:
-        raise FieldErrors([field_error(error)]) from error
+        raise FieldErrors([field_error(error, nested=nested)]) from error
+    except msgspec.DecodeError as error:
+        raise FieldErrors([("body", f"not JSON: {error}")]) from error
 
 
 def _controller(kind: Kind, path: str, plural: str, list_handler: Any) -> type[Controller]:

@@ -39,13 +39,20 @@ class FieldErrors(Exception):
         self.errors = errors
 
 
-def field_error(error: msgspec.ValidationError) -> tuple[str, str]:
-    """(field, message) from msgspec's "Expected `int`, got `str` - at `$.owner`"."""
+def field_error(error: msgspec.ValidationError, *, nested: bool = False) -> tuple[str, str]:
+    """(field, message) from msgspec's "Expected `int`, got `str` - at `$.owner`".
+
+    The field is the top-level one, or with `nested` the whole path ("keys.p256dh", not "keys").
+    """
     message, _, where = str(error).partition(" - at `$")
     path = where.rstrip("`").lstrip(".")
+    named = re.search(r"(?:unknown|missing required) field `([^`]+)`", message)
+    if nested:
+        if named:
+            path = f"{path}.{named.group(1)}" if path else named.group(1)
+        return path or "body", message
     if not path:
-        unknown = re.search(r"(?:unknown|missing required) field `([^`]+)`", message)
-        path = unknown.group(1) if unknown else "body"
+        path = named.group(1) if named else "body"
     return path.split("[")[0].split(".")[0] or "body", message
 
 
@@ -335,7 +342,7 @@ def decode_state(raw: str | bytes) -> sync.Record:
 # -- write rules -------------------------------------------------------------------
 
 
-async def _team_of(user_id: int) -> tuple[bool, int | None]:
+async def team_of(user_id: int) -> tuple[bool, int | None]:
     row = await User.select(User.team).where((User.id == user_id) & (User.active == True)).first()  # noqa: E712
     return (row is not None, row["team"] if row else None)
 
@@ -363,7 +370,7 @@ async def check_write(kind: Kind, user: CurrentUser, values: dict[str, Any], wri
         if who is None:
             errors.append((person, f"{person} is required"))
             continue
-        exists, team = await _team_of(who)
+        exists, team = await team_of(who)
         if not exists:
             errors.append((person, f"no active user {who}"))
         elif user.is_admin:
@@ -554,8 +561,8 @@ _SCOPE_FIELDS = ("team", "owner", "assignee")
 async def log_audience_change(kind: Kind, record_id: str, before: dict[str, Any], seq: int) -> None:
     """Remember who could see the record before this change, for pull's `gone`."""
     owner, assignee = before.get("owner"), before.get("assignee")
-    team = before.get("team") if kind.scope == "team" else (await _team_of(owner))[1] if owner else None
-    assignee_team = (await _team_of(assignee))[1] if assignee else None
+    team = before.get("team") if kind.scope == "team" else (await team_of(owner))[1] if owner else None
+    assignee_team = (await team_of(assignee))[1] if assignee else None
     await AudienceChange.insert(
         AudienceChange(
             seq=seq,
