@@ -9,7 +9,7 @@ import { renderStatus } from './status-bar.js';
 const SYNC_EVERY_MS = 60_000;
 const PUSH_DELAY_MS = 800;
 
-export const ctx = { me: null, replica: null, syncing: false, firstSync: null };
+export const ctx = { me: null, syncing: false, firstSync: null };
 
 const routes = [
   [/^(today)?$/, () => import('./today-screen.js'), 'today'],
@@ -228,7 +228,6 @@ async function start() {
       h('button', { type: 'button', onclick: () => location.reload() }, 'Try again'));
     return;
   }
-  ctx.replica = await store.getMeta('replica');
   if (navigator.storage?.persist) navigator.storage.persisted().then((p) => p || navigator.storage.persist()).catch(() => {});
 
   window.addEventListener('hashchange', route);

@@ -5,15 +5,7 @@ import * as store from './store.js';
 import { change, remove } from './sync.js';
 import { conflicts, deleteConflict, visibleSibling, seen } from './sync-core.js';
 import { SPECS } from './record-form.js';
-import { h, clear, typing, empty, field, fmtWhen, toLocalInput, fromLocalInput } from './ui.js';
-
-const PATHS = { company: 'companies', contact: 'contacts', deal: 'deals', task: 'tasks' };
-
-function who(replica, ctx) {
-  if (replica === ctx.replica) return 'this phone';
-  if (replica === 's') return 'the web app';
-  return `phone ${replica}`;
-}
+import { h, clear, typing, empty, field, fmtWhen, toLocalInput, fromLocalInput, replicaName, recordHref } from './ui.js';
 
 function label(type, name) {
   return SPECS[type]?.find((s) => s.name === name)?.label || name.replace(/_/g, ' ');
@@ -40,7 +32,7 @@ function title(entry) {
   return entry.v.name || entry.v.title || `${entry.type} ${entry.id.slice(0, 8)}`;
 }
 
-function fieldConflict(entry, name, siblings, ctx) {
+function fieldConflict(entry, name, siblings, mine) {
   const headingId = `c-${entry.id}-${name}`;
   const visibleOne = visibleSibling(siblings);
   const input = h('input', { type: /_at$/.test(name) ? 'datetime-local' : 'text', value: /_at$/.test(name) ? toLocalInput(visibleOne[0]) : show(visibleOne[0]).replace('(empty)', '') });
@@ -48,14 +40,14 @@ function fieldConflict(entry, name, siblings, ctx) {
     h('h3', { id: headingId, text: label(entry.type, name) }),
     h('ul', { class: 'siblings' }, siblings.map((s) => h('li', { class: 'sibling' },
       h('p', { class: 'value', text: show(s[0]) }),
-      h('p', { class: 'muted small', text: `by ${who(s[1], ctx)}, ${fmtWhen(new Date(s[3]).toISOString())}` }),
+      h('p', { class: 'muted small', text: `by ${replicaName(s[1], mine)}, ${fmtWhen(new Date(s[3]).toISOString())}` }),
       h('button', { type: 'button', onclick: () => change(entry.type, entry.id, { [name]: s[0] }), 'aria-label': `Keep “${show(s[0])}” for ${label(entry.type, name)}` }, 'Keep this')))),
     h('form', { class: 'inline', onsubmit: (e) => { e.preventDefault(); change(entry.type, entry.id, { [name]: typed(entry.type, name, input.value, visibleOne[0]) }); } },
       field(`Or type a new ${label(entry.type, name).toLowerCase()}`, input),
       h('button', { type: 'submit', class: 'secondary' }, 'Save this value')));
 }
 
-function deletionConflict(entry, ctx) {
+function deletionConflict(entry, mine) {
   const state = entry.state;
   const deleters = (state.fields.deleted || []).filter((s) => s[0] !== null);
   const vector = visibleSibling(state.fields.deleted)[0];
@@ -65,18 +57,18 @@ function deletionConflict(entry, ctx) {
     for (const s of sibs) if (!seen(vector, s[1], s[2])) editors.add(s[1]);
   }
   return h('section', { class: 'conflict' },
-    h('p', {}, h('strong', { text: `Deleted by ${deleters.map((s) => who(s[1], ctx)).join(' and ')}, edited by ${[...editors].map((r) => who(r, ctx)).join(' and ')}.` }),
+    h('p', {}, h('strong', { text: `Deleted by ${deleters.map((s) => replicaName(s[1], mine)).join(' and ')}, edited by ${[...editors].map((r) => replicaName(r, mine)).join(' and ')}.` }),
       ' Keep it with the edits, or delete it after all?'),
     h('div', { class: 'actions' },
       h('button', { type: 'button', onclick: () => change(entry.type, entry.id, { deleted: null }) }, 'Keep it'),
       h('button', { type: 'button', class: 'danger', onclick: () => remove(entry.type, entry.id) }, 'Delete it')));
 }
 
-export async function render(main, _route, ctx) {
+export async function render(main) {
   const body = h('div', { id: 'conflicts' });
   clear(main, h('h1', { text: 'Conflicts' }), body);
   const draw = async () => {
-    const all = await store.flagged();
+    const [all, mine] = await Promise.all([store.flagged(), store.getMeta('replica')]);
     const clashes = all.filter((e) => e.flag === 1);
     const refused = all.filter((e) => e.held);
     clear(body,
@@ -84,16 +76,17 @@ export async function render(main, _route, ctx) {
       clashes.map((entry) => {
         const id = `r-${entry.id}`;
         const fields = Object.entries(conflicts(entry.state)).filter(([name]) => name !== 'deleted');
-        const link = PATHS[entry.type] ? h('a', { href: `#/${PATHS[entry.type]}/${entry.id}`, text: 'open' }) : null;
+        const href = recordHref(entry.type, entry.id);
+        const link = href ? h('a', { href, text: 'open' }) : null;
         return h('article', { class: 'card', 'aria-labelledby': id, 'data-record': entry.id },
           h('h2', { id }, `${title(entry)} `, h('span', { class: 'muted small', text: `(${entry.type}) ` }), link),
-          deleteConflict(entry.state) ? deletionConflict(entry, ctx) : null,
-          fields.map(([name, sibs]) => fieldConflict(entry, name, sibs, ctx)));
+          deleteConflict(entry.state) ? deletionConflict(entry, mine) : null,
+          fields.map(([name, sibs]) => fieldConflict(entry, name, sibs, mine)));
       }),
       refused.length ? h('section', { 'aria-labelledby': 'refused' },
         h('h2', { id: 'refused', text: 'Refused by the server' }),
         h('ul', { class: 'list' }, refused.map((e) => h('li', { class: 'row' },
-          h(PATHS[e.type] ? 'a' : 'span', { class: 'row-main', href: PATHS[e.type] ? `#/${PATHS[e.type]}/${e.id}` : undefined },
+          h(recordHref(e.type, e.id) ? 'a' : 'span', { class: 'row-main', href: recordHref(e.type, e.id) || undefined },
             h('strong', { text: title(e) }),
             h('span', { class: 'error', text: (e.errors || []).map((x) => `${x.field}: ${x.message}`).join('; ') })))))) : null);
   };

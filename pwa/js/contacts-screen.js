@@ -6,10 +6,6 @@ import { h, clear, field, telHref } from './ui.js';
 // Rows drawn at once: a phone screen shows about eight, and every row drawn costs a keystroke time.
 const SHOWN = 50;
 
-function fold(text) {
-  return String(text || '').toLocaleLowerCase().normalize('NFKD').replace(/[\u0300-\u036f]/g, '');
-}
-
 // What a query is matched against: name, company, e-mail and title as folded text; phones as digits.
 export function searchIndex(contacts, companies) {
   const names = new Map(companies.map((c) => [c.id, c.v.name]));
@@ -19,14 +15,14 @@ export function searchIndex(contacts, companies) {
     return {
       e,
       company,
-      text: fold([v.name, company, ...(v.emails || []), v.title, ...(v.tags || [])].join(' ')),
+      text: store.fold([v.name, company, ...(v.emails || []), v.title, ...(v.tags || [])].join(' ')),
       digits: (v.phones || []).map((p) => p.replace(/\D/g, '')).join(' '),
     };
   });
 }
 
 export function search(index, query) {
-  const terms = fold(query).split(/\s+/).filter(Boolean);
+  const terms = store.fold(query).split(/\s+/).filter(Boolean);
   if (!terms.length) return index;
   return index.filter((row) => terms.every((t) => {
     if (row.text.includes(t)) return true;

@@ -5,15 +5,9 @@ import * as store from './store.js';
 import { api, Offline } from './api.js';
 import { people as cachedPeople } from './rules.js';
 import { showValue, statusOf } from './approval-status.js';
-import { h, clear, fmtWhen, ago, cap } from './ui.js';
+import { h, clear, fmtWhen, ago, cap, replicaName } from './ui.js';
 
 const NAMES = { stage: 'Stage', amount: 'Amount', discount: 'Discount' };
-
-function replicaName(replica, mine) {
-  if (replica === mine) return 'this phone';
-  if (replica === 's') return 'the server';
-  return `phone ${replica}`;
-}
 
 function describe(event, currency, approvals) {
   if (event.field === 'approval') {

@@ -4,7 +4,7 @@ import * as store from './store.js';
 import { api } from './api.js';
 import { syncNow } from './sync.js';
 import { pushState, turnOn, turnOff } from './push.js';
-import { h, clear, typing, field, ago, toast } from './ui.js';
+import { h, clear, typing, field, ago, toast, recordHref } from './ui.js';
 
 function bytes(n) {
   if (!n && n !== 0) return 'unknown';
@@ -83,14 +83,12 @@ function remindersSection(push, redraw) {
     problem);
 }
 
-const PATHS = { company: 'companies', contact: 'contacts', deal: 'deals', task: 'tasks' };
-
 function refusedList(held) {
   if (!held.length) return null;
   return h('div', { class: 'notice bad', id: 'refused-changes' },
     h('h3', { text: 'Changes the server refused' }),
     h('ul', {}, held.map((e) => h('li', {},
-      PATHS[e.type] ? h('a', { href: `#/${PATHS[e.type]}/${e.id}`, text: e.v.name || e.v.title || e.type }) : h('strong', { text: e.type }),
+      recordHref(e.type, e.id) ? h('a', { href: recordHref(e.type, e.id), text: e.v.name || e.v.title || e.type }) : h('strong', { text: e.type }),
       `: ${(e.errors || []).map((x) => `${x.field}: ${x.message}`).join('; ')}`))));
 }
 

@@ -107,7 +107,8 @@ const SORT = {
 
 const REFS = ['company', 'contact', 'deal', 'related_id'];
 
-function norm(text) {
+// Text as search and sort compare it: lower case, accents folded away.
+export function fold(text) {
   return String(text || '').toLocaleLowerCase().normalize('NFKD').replace(/[\u0300-\u036f]/g, '');
 }
 
@@ -121,7 +122,7 @@ export function entryFor(state, previous = {}) {
   const v = simple ? Object.fromEntries(Object.entries(state.fields).map(([name, sibs]) => [name, sibs[0][0]])) : visible(state);
   entry.v = v;
   if (gone) entry.deleted = 1;
-  else entry.sort = norm(SORT[state.type]?.(v) ?? '') || '\uffff';
+  else entry.sort = fold(SORT[state.type]?.(v) ?? '') || '\uffff';
   const refs = REFS.map((k) => v[k]).filter((x) => typeof x === 'string');
   if (refs.length) entry.refs = refs;
   // flag 1: a conflict for a person to settle; 2: a change the server refused.
@@ -222,13 +223,13 @@ export async function counts() {
   const db = await openDb();
   const tx = db.transaction('records');
   const store = tx.objectStore('records');
-  const [dirty, flag, all] = await Promise.all([
-    promised(store.index('dirty').count()),
+  const [waiting, flag, all] = await Promise.all([
+    promised(store.index('dirty').getAll()),
     promised(store.index('flag').count()),
     promised(store.count()),
   ]);
-  const held = (await promised(store.index('dirty').getAll())).filter((e) => e.held).length;
-  return { pending: dirty - held, held, flagged: flag, records: all };
+  const held = waiting.filter((e) => e.held).length;
+  return { pending: waiting.length - held, held, flagged: flag, records: all };
 }
 
 export async function wipe() {

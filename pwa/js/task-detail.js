@@ -5,7 +5,7 @@ import { navigate } from './app.js';
 import { change, newId } from './sync.js';
 import { recordForm } from './record-form.js';
 import { heldNotice, conflictNotice, pendingNote, deleteButton, newRecordDefaults } from './record-parts.js';
-import { h, clear, typing } from './ui.js';
+import { h, clear, typing, recordHref } from './ui.js';
 import { offerReminders } from './reminder-offer.js';
 
 export async function render(main, { id, params }, ctx) {
@@ -24,7 +24,8 @@ export async function render(main, { id, params }, ctx) {
       return;
     }
     const v = entry.v;
-    const related = v.related_type && v.related_id ? h('p', {}, h('a', { href: `#/${v.related_type === 'company' ? 'companies' : `${v.related_type}s`}/${v.related_id}`, text: `Open the related ${v.related_type}` })) : null;
+    const relatedHref = v.related_type && v.related_id ? recordHref(v.related_type, v.related_id) : null;
+    const related = relatedHref ? h('p', {}, h('a', { href: relatedHref, text: `Open the related ${v.related_type}` })) : null;
     clear(main,
       h('p', {}, h('a', { href: '#/tasks', text: '‹ Tasks' })),
       h('h1', { text: v.title }), heldNotice(entry), conflictNotice(entry), pendingNote(entry), related,

@@ -130,3 +130,17 @@ export function typing(container) {
   const el = document.activeElement;
   return Boolean(el && container.contains(el) && (el.tagName === 'TEXTAREA' || (el.tagName === 'INPUT' && el.type !== 'checkbox')));
 }
+
+// Who made an edit, by its replica id (SYNC.md): this phone, the server ("s"), or another phone.
+export function replicaName(replica, mine) {
+  if (replica === mine) return 'this phone';
+  if (replica === 's') return 'the server';
+  return `phone ${replica}`;
+}
+
+const SCREENS = { company: 'companies', contact: 'contacts', deal: 'deals', task: 'tasks' };
+
+// The screen of a record, or null for a type without one (activities, approvals).
+export function recordHref(type, id) {
+  return SCREENS[type] ? `#/${SCREENS[type]}/${id}` : null;
+}
