@@ -3,7 +3,7 @@
 import { change, syncNow } from './static/js/sync.js';
 import { getEntry, getMeta } from './static/js/store.js';
 
-const VERSION = '4';
+const VERSION = '5';
 const CACHE = `fieldbook-static-${VERSION}`;
 const SHELL = '/shell';
 

@@ -5,7 +5,7 @@ import { navigate } from './app.js';
 import { newId } from './sync.js';
 import { recordForm } from './record-form.js';
 import { heldNotice, conflictNotice, pendingNote, timeline, deleteButton, newRecordDefaults } from './record-parts.js';
-import { h, clear, telHref, mapsHref, fmtMoney, cap } from './ui.js';
+import { h, clear, telHref, mapsHref, fmtMoney, cap, drawer } from './ui.js';
 
 export async function render(main, { id }, ctx) {
   if (id === 'new') {
@@ -15,16 +15,16 @@ export async function render(main, { id }, ctx) {
     return null;
   }
   let editing = false;
-  const draw = async () => {
+  const draw = drawer(main, async (show) => {
     const entry = await store.getEntry('company', id);
     if (!entry || entry.deleted) {
-      clear(main, h('h1', { text: 'Company not found' }), h('a', { href: '#/companies', text: 'Back to companies' }));
+      show(h('h1', { text: 'Company not found' }), h('a', { href: '#/companies', text: 'Back to companies' }));
       return;
     }
     const v = entry.v;
     if (editing || entry.held) {
       editing = true;
-      clear(main, h('h1', { text: `Edit ${v.name}` }), heldNotice(entry),
+      show(h('h1', { text: `Edit ${v.name}` }), heldNotice(entry),
         recordForm({ type: 'company', id, entry, onSaved: () => { editing = false; draw(); }, onCancel: () => { editing = false; draw(); } }));
       return;
     }
@@ -32,7 +32,7 @@ export async function render(main, { id }, ctx) {
     const people = related.filter((e) => e.type === 'contact').sort((a, b) => a.sort.localeCompare(b.sort));
     const deals = related.filter((e) => e.type === 'deal');
     const map = mapsHref(v);
-    clear(main,
+    show(
       h('p', {}, h('a', { href: '#/companies', text: '‹ Companies' })),
       h('h1', { text: v.name }), conflictNotice(entry), pendingNote(entry),
       h('div', { class: 'actions wrap' },
@@ -50,7 +50,7 @@ export async function render(main, { id }, ctx) {
       h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'secondary', onclick: () => { editing = true; draw(); } }, 'Edit company'),
         deleteButton('company', id, v.name, () => navigate('#/companies'))));
-  };
+  });
   await draw();
   return { refresh: () => { if (!editing) draw(); } };
 }

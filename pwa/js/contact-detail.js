@@ -5,7 +5,7 @@ import { navigate } from './app.js';
 import { newId } from './sync.js';
 import { recordForm } from './record-form.js';
 import { heldNotice, conflictNotice, pendingNote, timeline, deleteButton, newRecordDefaults } from './record-parts.js';
-import { h, clear, telHref, mapsHref } from './ui.js';
+import { h, clear, telHref, mapsHref, drawer } from './ui.js';
 
 export async function render(main, { id, params }, ctx) {
   const companies = await store.listEntries('company');
@@ -16,22 +16,22 @@ export async function render(main, { id, params }, ctx) {
     return null;
   }
   let editing = Boolean(params.edit);
-  const draw = async () => {
+  const draw = drawer(main, async (show) => {
     const entry = await store.getEntry('contact', id);
     if (!entry || entry.deleted) {
-      clear(main, h('h1', { text: 'Contact not found' }), h('p', { text: 'It was deleted, or you can no longer see it.' }), h('a', { href: '#/contacts', text: 'Back to contacts' }));
+      show(h('h1', { text: 'Contact not found' }), h('p', { text: 'It was deleted, or you can no longer see it.' }), h('a', { href: '#/contacts', text: 'Back to contacts' }));
       return;
     }
     const v = entry.v;
     const company = companies.find((c) => c.id === v.company);
     if (editing || entry.held) {
-      clear(main, h('h1', { text: `Edit ${v.name}` }), heldNotice(entry),
+      show(h('h1', { text: `Edit ${v.name}` }), heldNotice(entry),
         recordForm({ type: 'contact', id, entry, refs: { company: companies }, onSaved: () => { editing = false; draw(); }, onCancel: () => { editing = false; draw(); } }));
       editing = true;
       return;
     }
     const map = mapsHref(v);
-    clear(main,
+    show(
       h('p', {}, h('a', { href: '#/contacts', text: '‹ Contacts' })),
       h('h1', { text: v.name }),
       h('p', { class: 'muted' }, [v.title, company ? h('a', { href: `#/companies/${company.id}`, text: company.v.name }) : null].filter(Boolean).flatMap((x, i) => (i ? [' · ', x] : [x]))),
@@ -49,7 +49,7 @@ export async function render(main, { id, params }, ctx) {
       h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'secondary', onclick: () => { editing = true; draw(); } }, 'Edit contact'),
         deleteButton('contact', id, v.name, () => navigate('#/contacts'))));
-  };
+  });
   await draw();
   return { refresh: () => { if (!editing) draw(); } };
 }

@@ -5,7 +5,7 @@ import { navigate } from './app.js';
 import { change, newId } from './sync.js';
 import { recordForm } from './record-form.js';
 import { heldNotice, conflictNotice, pendingNote, timeline, deleteButton, newRecordDefaults } from './record-parts.js';
-import { h, clear, fmtMoney, fmtDate, cap, STAGES, typing, toast } from './ui.js';
+import { h, clear, fmtMoney, fmtDate, cap, STAGES, typing, toast, drawer } from './ui.js';
 import { checkDealEdit, blockedFields, bound, REQUESTABLE, people as cachedPeople } from './rules.js';
 import { askPanel } from './approval-ask.js';
 import { approvalsOf, statusOf, statusNotice } from './approval-status.js';
@@ -50,17 +50,17 @@ export async function render(main, { id, params }, ctx) {
   const fromParams = Object.fromEntries(REQUESTABLE.filter((k) => params[k] !== undefined).map((k) => [k, params[k]]));
   let asking = params.ask && bound(ctx.me) ? { changes: fromParams, messages: null, reason: '' } : null;
   const trail = dealHistory(id);
-  const draw = async () => {
+  const draw = drawer(main, async (show) => {
     const entry = await store.getEntry('deal', id);
     if (!entry || entry.deleted) {
-      clear(main, h('h1', { text: 'Deal not found' }), h('a', { href: '#/deals', text: 'Back to deals' }));
+      show(h('h1', { text: 'Deal not found' }), h('a', { href: '#/deals', text: 'Back to deals' }));
       return;
     }
     const v = entry.v;
     if (editing || entry.held) {
       editing = true;
       const done = () => { editing = false; draw(); };
-      clear(main, h('h1', { text: `Edit ${v.title}` }), heldNotice(entry),
+      show(h('h1', { text: `Edit ${v.title}` }), heldNotice(entry),
         recordForm({ type: 'deal', id, entry, refs: { company: companies }, onSaved: done, onCancel: done,
           guard: ({ changes }) => ruleStop({ dealId: id, base: entry.v, changes, me: ctx.me, onAsked: (x) => { asked(x); done(); } }) }));
       return;
@@ -110,7 +110,7 @@ export async function render(main, { id, params }, ctx) {
       ['Probability', v.probability === null || v.probability === undefined ? 'not set' : `${v.probability} %`],
       ['Company', company ? h('a', { href: `#/companies/${company.id}`, text: company.v.name }) : 'none'],
     ];
-    clear(main,
+    show(
       h('p', {}, h('a', { href: '#/deals', text: '‹ Deals' })),
       h('h1', { text: v.title }), conflictNotice(entry), pendingNote(entry),
       h('dl', { class: 'facts' }, facts.flatMap(([k, val]) => [h('dt', { text: k }), h('dd', {}, val)])),
@@ -127,7 +127,7 @@ export async function render(main, { id, params }, ctx) {
         deleteButton('deal', id, v.title, () => navigate('#/deals'))),
       trail.element,
       await timeline(id));
-  };
+  });
   await draw();
   return { refresh: () => { if (!editing && !typing(main)) { draw(); trail.load(); } } };
 }

@@ -5,7 +5,7 @@ import { navigate } from './app.js';
 import { change, newId } from './sync.js';
 import { recordForm } from './record-form.js';
 import { heldNotice, conflictNotice, pendingNote, deleteButton, newRecordDefaults } from './record-parts.js';
-import { h, clear, typing, recordHref } from './ui.js';
+import { h, clear, typing, recordHref, drawer } from './ui.js';
 import { offerReminders } from './reminder-offer.js';
 
 export async function render(main, { id, params }, ctx) {
@@ -17,16 +17,16 @@ export async function render(main, { id, params }, ctx) {
       recordForm({ type: 'task', id: fresh, entry: null, extra, onSaved: () => { navigate('#/tasks'); offerReminders(); }, onCancel: () => history.back(), submitLabel: 'Add task' }));
     return null;
   }
-  const draw = async () => {
+  const draw = drawer(main, async (show) => {
     const entry = await store.getEntry('task', id);
     if (!entry || entry.deleted) {
-      clear(main, h('h1', { text: 'Task not found' }), h('a', { href: '#/tasks', text: 'Back to tasks' }));
+      show(h('h1', { text: 'Task not found' }), h('a', { href: '#/tasks', text: 'Back to tasks' }));
       return;
     }
     const v = entry.v;
     const relatedHref = v.related_type && v.related_id ? recordHref(v.related_type, v.related_id) : null;
     const related = relatedHref ? h('p', {}, h('a', { href: relatedHref, text: `Open the related ${v.related_type}` })) : null;
-    clear(main,
+    show(
       h('p', {}, h('a', { href: '#/tasks', text: '‹ Tasks' })),
       h('h1', { text: v.title }), heldNotice(entry), conflictNotice(entry), pendingNote(entry), related,
       h('div', { class: 'actions' },
@@ -35,7 +35,7 @@ export async function render(main, { id, params }, ctx) {
           : h('button', { type: 'button', onclick: () => change('task', id, { done_at: new Date().toISOString() }) }, 'Mark done')),
       recordForm({ type: 'task', id, entry, onSaved: () => navigate('#/tasks'), submitLabel: 'Save changes' }),
       h('div', { class: 'actions' }, deleteButton('task', id, v.title, () => navigate('#/tasks'))));
-  };
+  });
   await draw();
   return { refresh: () => { if (!typing(main)) draw(); } };
 }

@@ -144,3 +144,16 @@ const SCREENS = { company: 'companies', contact: 'contacts', deal: 'deals', task
 export function recordHref(type, id) {
   return SCREENS[type] ? `#/${SCREENS[type]}/${id}` : null;
 }
+
+// A screen's draw, which a refresh may call again before the last call has finished reading:
+// only the latest call paints `el`, so a slow, stale draw never covers a newer one (an open form).
+export function drawer(el, paint) {
+  let latest = 0;
+  return async () => {
+    latest += 1;
+    const mine = latest;
+    await paint((...children) => {
+      if (mine === latest) clear(el, ...children);
+    });
+  };
+}

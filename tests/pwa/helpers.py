@@ -58,3 +58,26 @@ def registration_id(context: BrowserContext, page: Page) -> str:
         assert time.monotonic() < deadline, "no service worker registration reported"
         page.wait_for_timeout(100)
     return registrations[0]
+
+
+_TAP = """async ([tag, action]) => {
+  // Wait for the notification (a push is shown asynchronously), read it, and tap the action.
+  for (let tries = 0; tries < 100; tries += 1) {
+    const [n] = await self.registration.getNotifications({ tag });
+    if (n) {
+      const shown = { title: n.title, body: n.body, tag: n.tag, actions: n.actions.map((a) => a.action) };
+      self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n, action }));
+      return shown;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return null;
+}"""
+
+
+def tap_notification(worker: Any, tag: str, action: str) -> dict[str, Any]:
+    """A tap on a notification's action, done in the service worker (the page may be closed);
+    answers what the notification showed."""
+    shown = worker.evaluate(_TAP, [tag, action])
+    assert shown, f"no notification tagged {tag} to tap"
+    return shown

@@ -11,7 +11,7 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.pwa.helpers import local_entry, open_app, registration_id, sync
+from tests.pwa.helpers import tap_notification, local_entry, open_app, registration_id, sync
 
 REP = "rep@fieldbook.test"
 MANAGER = "manager@fieldbook.test"
@@ -171,11 +171,6 @@ def test_a_decision_on_a_deal_changed_meanwhile_ends_stale_and_the_rep_asks_agai
     assert again[0]["v"]["deal_vv"] == local_entry(rep, "deal", deal["id"])["state"]["vv"]
 
 
-CLICK = """async ([tag, action]) => {
-  const [n] = await self.registration.getNotifications({ tag });
-  self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n, action }));
-}"""
-
 ASK = """([deal, reason]) => Promise.all([import('/static/js/approval-ask.js'), import('/static/js/store.js')])
   .then(([m, s]) => s.getMeta('me').then((me) => m.askApproval({ dealId: deal, changes: { stage: 'won' }, reason, me })))"""
 
@@ -203,14 +198,10 @@ def test_the_managers_approve_action_on_a_push_decides_with_the_app_closed(phone
     cdp = boss_ctx.new_cdp_session(boss)
     cdp.send("ServiceWorker.enable")
     cdp.send("ServiceWorker.deliverPushMessage", {"origin": live_server, "registrationId": registration, "data": json.dumps(payload)})
-    boss.wait_for_function(
-        "(tag) => navigator.serviceWorker.ready.then((r) => r.getNotifications({ tag })).then((n) => n.length === 1 && n[0].actions.map((a) => a.action).join() === 'approve,reject')",
-        arg=payload["tag"],
-    )
-
     worker = boss_ctx.service_workers[0]
     boss.close()
-    worker.evaluate(CLICK, [payload["tag"], "approve"])
+    shown = tap_notification(worker, payload["tag"], "approve")
+    assert shown["actions"] == ["approve", "reject"] and shown["title"] == payload["title"]
     deadline = time.monotonic() + 15
     while _server_deal(rep_ctx, live_server, deal["id"])["stage"] != "won":
         assert time.monotonic() < deadline, "the approval from the notification never reached the server"

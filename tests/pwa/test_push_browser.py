@@ -11,17 +11,7 @@ import msgspec
 from playwright.sync_api import expect
 
 from server.domain.push.services import reminder_payload
-from tests.pwa.helpers import open_app, registration_id
-
-NOTIFICATIONS = """() => navigator.serviceWorker.ready
-  .then((r) => r.getNotifications())
-  .then((ns) => ns.map((n) => ({ title: n.title, body: n.body, tag: n.tag, actions: n.actions.map((a) => a.action) })))"""
-
-CLICK = """async ([tag, action]) => {
-  const [n] = await self.registration.getNotifications({ tag });
-  self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n, action }));
-}"""
-
+from tests.pwa.helpers import tap_notification, open_app, registration_id
 
 def _new_task(page, live_server: str, title: str, notes: str) -> str:
     page.goto(f"{live_server}/#/tasks/new")
@@ -76,23 +66,19 @@ def test_pushed_reminder_shows_and_its_actions_edit_the_task(phone, live_server)
         return payload
 
     sent = deliver(done_id, "Call back Ardwick Steel", "Ask about the second line")
-    page.wait_for_function(f"() => navigator.serviceWorker.ready.then((r) => r.getNotifications({{ tag: '{sent['tag']}' }})).then((n) => n.length === 1)")
-    shown = [n for n in page.evaluate(NOTIFICATIONS) if n["tag"] == sent["tag"]]
-    assert shown == [{"title": "Call back Ardwick Steel", "body": "Ask about the second line", "tag": f"task:{done_id}", "actions": ["done", "snooze"]}]
-
-    # The app is closed: only the service worker is left to act on the notification.
+    # The app is closed: only the service worker is left to show and act on the notification.
     worker = context.service_workers[0]
     page.close()
-    worker.evaluate(CLICK, [sent["tag"], "done"])
+    shown = tap_notification(worker, sent["tag"], "done")
+    assert shown == {"title": "Call back Ardwick Steel", "body": "Ask about the second line", "tag": f"task:{done_id}", "actions": ["done", "snooze"]}
     task = _server_task(context.request, live_server, done_id, lambda t: t["done_at"] is not None)
     assert task["title"] == "Call back Ardwick Steel"
 
     page = context.new_page()
     page.goto(f"{live_server}/#/tasks")
     sent = deliver(snooze_id, "Send the revised quote", "")
-    page.wait_for_function(f"() => navigator.serviceWorker.ready.then((r) => r.getNotifications({{ tag: '{sent['tag']}' }})).then((n) => n.length === 1)")
     before = time.time()
-    worker.evaluate(CLICK, [sent["tag"], "snooze"])
+    tap_notification(worker, sent["tag"], "snooze")
     task = _server_task(context.request, live_server, snooze_id, lambda t: t["remind_at"] is not None)
     moved = dt.datetime.fromisoformat(task["remind_at"]).timestamp() - before
     assert 55 * 60 <= moved <= 65 * 60 and task["done_at"] is None
