@@ -47,12 +47,29 @@ def _by_dot(siblings: Iterable[Sibling]) -> dict[Dot, Sibling]:
     return out
 
 
+def _canonical(siblings: Iterable[Sibling]) -> list[Sibling]:
+    """Siblings as tuples, sorted by dot, one per dot. A list already so (every stored state,
+    nearly every push) is taken as it is, with one comparison per sibling."""
+    listed = siblings if isinstance(siblings, list) else list(siblings)
+    if len(listed) == 1:
+        only = listed[0]
+        return [only if type(only) is tuple else tuple(only)]  # type: ignore[list-item]
+    previous: Dot | None = None
+    for s in listed:
+        dot = (s[1], s[2])
+        if previous is not None and not previous < dot:
+            by_dot = _by_dot(listed)
+            return [by_dot[d] for d in sorted(by_dot)]
+        previous = dot
+    return [s if type(s) is tuple else tuple(s) for s in listed]  # type: ignore[misc]
+
+
 def _make(type_: str, id_: str, vv: Mapping[str, int], fields: Mapping[str, Iterable[Sibling]]) -> Record:
     canon: dict[str, list[Sibling]] = {}
     for name in sorted(fields):
-        by_dot = _by_dot(fields[name])
-        if by_dot:
-            canon[name] = [by_dot[d] for d in sorted(by_dot)]
+        siblings = _canonical(fields[name])
+        if siblings:
+            canon[name] = siblings
     return Record(
         type=type_,  # type: ignore[arg-type]
         id=id_,
@@ -121,17 +138,27 @@ def merge(a: Record, b: Record) -> Record:
     if (a.type, a.id) != (b.type, b.id):
         raise ValueError(f"cannot merge {a.type}/{a.id} with {b.type}/{b.id}")
     fields: dict[str, list[Sibling]] = {}
+    a_vv, b_vv = a.vv, b.vv
     for name in a.fields.keys() | b.fields.keys():
-        ours = _by_dot(a.fields.get(name, ()))
-        theirs = _by_dot(b.fields.get(name, ()))
+        mine, other = a.fields.get(name), b.fields.get(name)
+        # A field only one side holds (every field of a new record, most of an edit's) keeps
+        # what the other side has not seen; _make settles order and repeated dots.
+        if not other:
+            fields[name] = [s for s in mine or () if b_vv.get(s[1], 0) < s[2]]
+            continue
+        if not mine:
+            fields[name] = [s for s in other if a_vv.get(s[1], 0) < s[2]]
+            continue
+        ours = _by_dot(mine)
+        theirs = _by_dot(other)
         kept: list[Sibling] = []
         for dot, s in ours.items():
             if dot in theirs:
                 kept.append(_pick(s, theirs[dot]))
-            elif not vvs.seen(b.vv, *dot):
+            elif not vvs.seen(b_vv, *dot):
                 kept.append(s)
         for dot, s in theirs.items():
-            if dot not in ours and not vvs.seen(a.vv, *dot):
+            if dot not in ours and not vvs.seen(a_vv, *dot):
                 kept.append(s)
         fields[name] = kept
     return _make(a.type, a.id, vvs.merge(a.vv, b.vv), fields)
@@ -230,7 +257,8 @@ def authorship_errors(incoming: Record, known: Record | None, replica: str) -> l
 
     for name, sibs in sorted(incoming.fields.items()):
         where = f"fields.{name}"
-        held = _by_dot(known_fields.get(name, ()))
+        held_siblings = known_fields.get(name)
+        held = _by_dot(held_siblings) if held_siblings else {}
         dots: set[Dot] = set()
         for value, r, c, t in sibs:
             dot = (r, c)
@@ -271,7 +299,7 @@ def new_siblings(incoming: Record, known: Record | None) -> dict[str, list[Sibli
     known_vv: dict[str, int] = known.vv if known is not None else {}
     out: dict[str, list[Sibling]] = {}
     for name in sorted(incoming.fields):
-        fresh = _by_dot(s for s in incoming.fields[name] if not vvs.seen(known_vv, s[1], s[2]))
+        fresh = [s for s in incoming.fields[name] if known_vv.get(s[1], 0) < s[2]]
         if fresh:
-            out[name] = [fresh[d] for d in sorted(fresh)]
+            out[name] = _canonical(fresh)
     return out

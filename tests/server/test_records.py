@@ -162,6 +162,24 @@ def test_search_finds_contacts_by_name_company_email_and_phone(env: Env) -> None
     assert found("ada") == set()
 
 
+def test_search_words_joined_by_underscores_or_marks_are_separate_words(env: Env) -> None:
+    # SQLite's index splits "north_side" in two, as the query's words are split: each query
+    # word is one token of the index, matched as a prefix wherever it stands.
+    _contact(env, "rep", name="Depot north_side", emails=["o'brien_ops@depot.test"])
+    rep = env.as_("rep")
+
+    def found(q: str) -> set[str]:
+        response = rep.get("/api/v1/contacts", params={"q": q})
+        assert response.status_code == 200, response.text
+        return {c["name"] for c in response.json()["items"]}
+
+    assert found("north_side") == {"Depot north_side"}
+    assert found("side north") == {"Depot north_side"}
+    assert found("o'brien_ops") == {"Depot north_side"}
+    assert found("_") == {"Depot north_side"}  # no words at all: the whole list
+    assert found("brien depot.test") == {"Depot north_side"}
+
+
 def test_search_finds_companies_deals_and_tasks(env: Env) -> None:
     rep = env.as_("rep")
     company = rep.post("/api/v1/companies", json={"name": "Brighton Bakery", "email": "hello@bakery.test"}).json()

@@ -105,6 +105,10 @@ async def _owner_team(user_id: Any) -> int | None:
     return (await team_of(user_id))[1] if isinstance(user_id, int) else None
 
 
+#: The fields `check` has a rule for, per record type: writing only others breaks none.
+RULED = {"deal": frozenset(AUDITED), "approval": frozenset({"changes", "status", "decided_by"})}
+
+
 async def check(kind_name: str, user: CurrentUser, values: dict[str, Any], written: Iterable[str]) -> list[tuple[str, str]]:
     """Errors of a deal or approval write by `user` under the approval rules."""
     written = set(written)

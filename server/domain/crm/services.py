@@ -80,8 +80,14 @@ def _first(values: list[str] | None) -> str:
     return values[0] if values else ""
 
 
+_NON_DIGIT = re.compile(r"\D")
+#: A word of search: letters and digits, which SQLite's tokenizer keeps together (it splits at
+#: "_", which \w would keep), so that every query word is one token of the index, not a phrase.
+_WORD = re.compile(r"[^\W_]+")
+
+
 def _digits(phone: str) -> str:
-    return re.sub(r"\D", "", phone)
+    return _NON_DIGIT.sub("", phone)
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,9 @@ class Kind:
     columns: Callable[[dict[str, Any]], dict[str, Any]]
     #: Words search matches, from the visible values and the names of referenced records.
     words: Callable[[dict[str, Any], dict[str, str]], Iterable[str]]
+    #: The fields `words` reads (besides the references): an edit of none of them, nor of a
+    #: reference, leaves the search entry as it is.
+    searched: tuple[str, ...]
     order_by: tuple[Column, bool]  # column, ascending
     field_names: tuple[str, ...] = field(default=())
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -142,6 +151,7 @@ KINDS: dict[str, Kind] = {
             "longitude": v.get("longitude"),
         },
         words=lambda v, names: (v.get("name", ""), v.get("phone", ""), _digits(v.get("phone", "")), v.get("email", ""), v.get("website", ""), v.get("address", "")),
+        searched=("name", "phone", "email", "website", "address"),
         order_by=(Company.name, True),
     ),
     "contact": Kind(
@@ -172,6 +182,7 @@ KINDS: dict[str, Kind] = {
             *(_digits(p) for p in v.get("phones", [])),
             *v.get("tags", []),
         ),
+        searched=("name", "title", "emails", "phones", "tags"),
         order_by=(Contact.name, True),
     ),
     "deal": Kind(
@@ -194,6 +205,7 @@ KINDS: dict[str, Kind] = {
             "expected_close": _parse_date(v.get("expected_close")),
         },
         words=lambda v, names: (v.get("title", ""), names.get("company", ""), names.get("contact", "")),
+        searched=("title",),
         order_by=(Deal.updated_at, False),
     ),
     "activity": Kind(
@@ -214,6 +226,7 @@ KINDS: dict[str, Kind] = {
             "deal": _uuid(v.get("deal")),
         },
         words=lambda v, names: (v.get("notes", ""), v.get("outcome", ""), names.get("contact", ""), names.get("company", "")),
+        searched=("notes", "outcome"),
         order_by=(Activity.occurred_at, False),
     ),
     "task": Kind(
@@ -236,6 +249,7 @@ KINDS: dict[str, Kind] = {
             "related_id": _uuid(v.get("related_id")),
         },
         words=lambda v, names: (v.get("title", ""), v.get("notes", "")),
+        searched=("title", "notes"),
         order_by=(Task.due_at, True),
     ),
     "approval": Kind(
@@ -254,6 +268,7 @@ KINDS: dict[str, Kind] = {
             "decided_by": v.get("decided_by"),
         },
         words=lambda v, names: (v.get("reason", ""), v.get("comment", ""), names.get("deal", "")),
+        searched=("reason", "comment"),
         order_by=(Approval.updated_at, False),
     ),
 }
@@ -312,14 +327,18 @@ def _iso(value: Any) -> str:
     return value.isoformat()
 
 
-def answer(kind: Kind, state: sync.Record, updated_at: Any) -> dict[str, Any]:
-    """The API's view of a record: its visible values, with defaults for fields never written."""
-    shown = sync.visible(state)
+def answer(kind: Kind, state: sync.Record, updated_at: Any, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The API's view of a record: its visible values (`values`, when the caller has them),
+    with defaults for fields never written."""
+    shown = sync.visible(state) if values is None else values
     out: dict[str, Any] = {"id": state.id}
+    defaults = kind.defaults
     for name in kind.field_names:
-        out[name] = shown[name] if name in shown else kind.defaults.get(name)
+        out[name] = shown[name] if name in shown else defaults.get(name)
     out["updated_at"] = _iso(updated_at)
-    out["conflicts"] = sorted(k for k in sync.conflicts(state) if k in kind.field_names or k == "deleted")
+    out["conflicts"] = sorted(
+        k for k, siblings in state.fields.items() if len(siblings) > 1 and (k in kind.field_names or k == "deleted")
+    )
     return out
 
 
@@ -399,6 +418,23 @@ async def check_write(kind: Kind, user: CurrentUser, values: dict[str, Any], wri
     return errors
 
 
+@lru_cache(maxsize=None)
+def ruled_fields(kind_name: str) -> frozenset[str]:
+    """The fields check_write has a rule for: a write of only other fields breaks none, so a
+    writer checking field by field may skip them."""
+    kind = KINDS[kind_name]
+    ruled = set(kind.refs) | ({"owner", "assignee"} & set(kind.field_names))
+    if kind.scope == "team":
+        ruled.add("team")
+    if kind.name == "task":
+        ruled |= {"related_type", "related_id"}
+    if kind.name in ("deal", "approval"):
+        from server.domain.approvals.services import RULED
+
+        ruled |= RULED[kind.name]
+    return frozenset(ruled)
+
+
 def _scope_defaults(kind: Kind, user: CurrentUser, given: dict[str, Any]) -> dict[str, Any]:
     """Fill the owner, assignee or team a writer left out with the writer themselves."""
     out = dict(given)
@@ -432,7 +468,7 @@ def _search_text(kind: Kind, values: dict[str, Any], names: dict[str, str]) -> s
     text = " ".join(w for w in kind.words(values, names) if w)
     # Split on everything but letters and digits, as queries are, so that PostgreSQL's parser
     # cannot keep "ada@example.test" whole where SQLite's would find "example".
-    return " ".join(re.findall(r"\w+", text.lower()))
+    return " ".join(_WORD.findall(text.lower()))
 
 
 _SEARCH_INSERT = "INSERT INTO search_entry (record_type, record_id, body) VALUES ({}, {}, {})"
@@ -456,16 +492,19 @@ async def _index(
     searched text leave the entry as it is."""
     tx = current_write()
     key = ("search_entry", record_id)
+    # Record ids are lower-case UUIDs (checked on the way in), as both drivers store them.
     if deleted:
         if not fresh:
-            await tx.defer(key, _SEARCH_DELETE, uuid.UUID(record_id))
+            await tx.defer(key, _SEARCH_DELETE, record_id)
+        return
+    unchanged_refs = before is not None and all(before.get(f) == values.get(f) for f in kind.refs)
+    if unchanged_refs and all(before.get(f) == values.get(f) for f in kind.searched):  # type: ignore[union-attr]
         return
     names = await _reference_names(kind, values)
     text = _search_text(kind, values, names)
-    unchanged_refs = before is not None and all(before.get(f) == values.get(f) for f in kind.refs)
     if unchanged_refs and _search_text(kind, before, names) == text:  # type: ignore[arg-type]
         return
-    await tx.defer(key, _SEARCH_INSERT if fresh else _SEARCH_REPLACE, kind.name, uuid.UUID(record_id), text)
+    await tx.defer(key, _SEARCH_INSERT if fresh else _SEARCH_REPLACE, kind.name, record_id, text)
 
 
 async def _reindex_referrers(kind: Kind, record_ids: list[str]) -> None:
@@ -482,32 +521,46 @@ async def _reindex_referrers(kind: Kind, record_ids: list[str]) -> None:
                 await _index(other, str(row["id"]), sync.visible(decode_state(row["state"])), False)
 
 
-_ROW_SQL: dict[str, tuple[tuple[str, ...], str, str]] = {}
+_ROW_SQL: dict[str, tuple[tuple[str, ...], str]] = {}
+
+#: Columns every write of a record changes.
+_ALWAYS_WRITTEN = ("state", "view", "seq", "updated_at")
 
 
-def _row_sql(kind: Kind) -> tuple[tuple[str, ...], str, str]:
-    """The columns of a record row but its id, and the INSERT and UPDATE that write them all."""
+def _row_sql(kind: Kind) -> tuple[tuple[str, ...], str]:
+    """The columns of a record row but its id, and the INSERT that writes them all."""
     if kind.name not in _ROW_SQL:
         table = kind.table._meta.tablename
         columns = tuple(c._meta.db_column_name for c in kind.table._meta.columns if c._meta.db_column_name != "id")
         names = ", ".join(f'"{c}"' for c in ("id", *columns))
         insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join('{}' for _ in range(len(columns) + 1))})"
-        sets = ", ".join(f'"{c}" = {{}}' for c in columns if c != "created_at")
-        _ROW_SQL[kind.name] = (columns, insert, f"UPDATE {table} SET {sets} WHERE id = {{}}")
+        _ROW_SQL[kind.name] = (columns, insert)
     return _ROW_SQL[kind.name]
 
 
-async def store(kind: Kind, state: sync.Record, tx: WriteTransaction, existed: dict | None) -> dict[str, Any]:
+@lru_cache(maxsize=None)
+def _update_sql(kind_name: str, columns: tuple[str, ...]) -> str:
+    """The UPDATE writing only `columns`: SQLite then leaves alone every index (and foreign key
+    check) on the columns it does not name, most of an edit's cost when it names them all."""
+    sets = ", ".join(f'"{c}" = {{}}' for c in columns)
+    return f"UPDATE {KINDS[kind_name].table._meta.tablename} SET {sets} WHERE id = {{}}"
+
+
+async def store(
+    kind: Kind, state: sync.Record, tx: WriteTransaction, existed: dict | None, values: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Write a merged state and the visible values it implies; returns the API answer.
 
     `existed` is the stored row (None for a new record); a caller that has decoded its state
-    already passes that along as `existed["known"]`. The writes are deferred
-    (WriteTransaction.defer): any later query in the transaction sees them.
+    already passes that along as `existed["known"]`, and one that has its visible values
+    passes them as `values`. The writes are deferred (WriteTransaction.defer): any later query
+    in the transaction sees them.
     """
-    values = sync.visible(state)
+    if values is None:
+        values = sync.visible(state)
     deleted = sync.is_deleted(state)
     at = dt.datetime.now(dt.timezone.utc)
-    view = answer(kind, state, at)
+    view = answer(kind, state, at, values)
     row = {
         "state": msgspec.json.encode(state).decode(),
         "view": msgspec.json.encode(view).decode(),
@@ -516,15 +569,19 @@ async def store(kind: Kind, state: sync.Record, tx: WriteTransaction, existed: d
         "updated_at": at,
         **kind.columns(values),
     }
-    columns, insert, update = _row_sql(kind)
-    if existed is None:
-        row["created_at"] = at
-        await tx.defer((kind.name, state.id), insert, uuid.UUID(state.id), *(row[c] for c in columns))
-    else:
-        await tx.defer((kind.name, state.id), update, *(row[c] for c in columns if c != "created_at"), state.id)
+    columns, insert = _row_sql(kind)
     previous = None if existed is None else existed.get("known") or decode_state(existed["state"])
     before = sync.visible(previous) if previous is not None else {}
     live_before = previous is not None and not sync.is_deleted(previous)
+    if previous is None:
+        row["created_at"] = at
+        await tx.defer((kind.name, state.id), insert, state.id, *(row[c] for c in columns))
+    else:
+        # The queryable columns hold the visible values of the stored state: write only those
+        # this change moves.
+        old = {"deleted": not live_before, **kind.columns(before)}
+        changed = (*_ALWAYS_WRITTEN, *(c for c in old if row[c] != old[c]))
+        await tx.defer((kind.name, state.id), _update_sql(kind.name, changed), *(row[c] for c in changed), state.id)
     await _index(kind, state.id, values, deleted, fresh=existed is None, before=before if live_before else None)
     if kind.name == "task":
         # Imported here: push depends on crm, and this one call keeps its reminders in step.
@@ -595,7 +652,7 @@ class ListQuery:
 
 def _search_match(engine: Engine, text: str) -> str | None:
     """The full-text query for `text`: every word (at most 8) as a prefix; None: no words."""
-    words = re.findall(r"\w+", text.lower())[:8]
+    words = _WORD.findall(text.lower())[:8]
     if not words:
         return None
     if is_sqlite(engine):
