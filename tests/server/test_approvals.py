@@ -195,6 +195,35 @@ def test_only_a_manager_of_the_reps_team_or_an_admin_decides(env: Env) -> None:
     assert env.as_("rep").get(f"/api/v1/deals/{deal.id}").json()["stage"] == "won"
 
 
+def test_a_decided_or_stale_request_stays_as_it_ended(env: Env) -> None:
+    rep_phone, manager_phone = Phone(env.as_("rep")), Phone(env.as_("manager"))
+    rep, manager = env.world.users["rep"].id, env.world.users["manager"].id
+    deal = rep_phone.edit("deal", new_id(), title="Loft", owner=rep, amount="60000")
+    rep_phone.push(deal)
+    ask = _ask(env, rep_phone, rep_phone.states[deal.id], stage="won")
+    rep_phone.push(ask)
+    manager_phone.pull()
+    assert manager_phone.push(manager_phone.edit("approval", ask.id, status="rejected", decided_by=manager))[0]["status"] == "ok"
+
+    # The rep's phone, still holding the pending request, asks again on the same record.
+    [result] = rep_phone.push(rep_phone.edit("approval", ask.id, status="pending", reason="Please look again"))
+    assert result["status"] == "rejected"
+    assert [(e["field"], "already rejected" in e["message"]) for e in result["errors"]] == [("status", True)]
+    # A second manager's concurrent approval does not overturn the first decision either.
+    admin = Phone(env.as_("admin"))
+    admin.states[ask.id] = ask
+    [result] = admin.push(admin.edit("approval", ask.id, status="approved", decided_by=env.world.users["admin"].id))
+    assert result["status"] == "rejected" and result["errors"][0]["field"] == "status"
+    # A write of other fields still goes through.
+    manager_phone.pull()
+    assert manager_phone.push(manager_phone.edit("approval", ask.id, comment="Too deep a cut"))[0]["status"] == "ok"
+    rep_phone.states.pop(ask.id)
+    rep_phone.pull()
+    shown = sync.visible(rep_phone.states[ask.id])
+    assert (shown["status"], shown["comment"], shown["reason"]) == ("rejected", "Too deep a cut", sync.visible(ask)["reason"])
+    assert env.as_("rep").get(f"/api/v1/deals/{deal.id}").json()["stage"] == "lead"
+
+
 def test_an_approval_may_only_ask_for_deal_changes_that_are_valid(env: Env) -> None:
     phone = Phone(env.as_("rep"))
     rep = env.world.users["rep"].id

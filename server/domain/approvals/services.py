@@ -26,6 +26,8 @@ from server.domain.push.services import notify_user
 REQUESTABLE = ("stage", "amount", "discount", "expected_close")
 AUDITED = ("stage", "amount", "discount")
 DECISIONS = ("approved", "rejected")
+#: Statuses no write may leave.
+FINAL = (*DECISIONS, "stale")
 
 
 class Rules(msgspec.Struct):
@@ -109,8 +111,11 @@ async def _owner_team(user_id: Any) -> int | None:
 RULED = {"deal": frozenset(AUDITED), "approval": frozenset({"changes", "status", "decided_by"})}
 
 
-async def check(kind_name: str, user: CurrentUser, values: dict[str, Any], written: Iterable[str]) -> list[tuple[str, str]]:
-    """Errors of a deal or approval write by `user` under the approval rules."""
+async def check(
+    kind_name: str, user: CurrentUser, values: dict[str, Any], written: Iterable[str], before: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """Errors of a deal or approval write by `user` under the approval rules; `before` are the
+    record's visible values as stored before the write (None for a new record)."""
     written = set(written)
     if kind_name == "deal":
         if user.is_admin or user.is_manager or not (written & set(AUDITED)):
@@ -129,9 +134,13 @@ async def check(kind_name: str, user: CurrentUser, values: dict[str, Any], writt
             except msgspec.ValidationError as error:
                 field, message = field_error(error)
                 errors.append(("changes", f"{field}: {message}"))
-    status = values.get("status")
+    status = values.get("status") or "pending"
+    settled = None if before is None else before.get("status") or "pending"
     if "status" in written:
-        if status == "stale":
+        if settled in FINAL and status != settled:
+            # A decision is final, and a stale request stays stale: asking again is a new request.
+            errors.append(("status", f"this request is already {settled}; ask for approval again with a new request"))
+        elif status == "stale":
             errors.append(("status", "only the server marks an approval stale"))
         elif status in DECISIONS and not await may_decide(user, values.get("owner")):
             errors.append(("status", "only a manager of the rep's team, or an admin, may decide"))

@@ -366,8 +366,11 @@ async def team_of(user_id: int) -> tuple[bool, int | None]:
     return (row is not None, row["team"] if row else None)
 
 
-async def check_write(kind: Kind, user: CurrentUser, values: dict[str, Any], written: Iterable[str]) -> list[tuple[str, str]]:
-    """Errors in the written fields of a record whose visible values would become `values`.
+async def check_write(
+    kind: Kind, user: CurrentUser, values: dict[str, Any], written: Iterable[str], before: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """Errors in the written fields of a record whose visible values would become `values`;
+    `before` are its visible values as stored before the write (None for a new record).
 
     Write rules follow visibility: nobody may write a record into a place they cannot see,
     nor point it at a record they cannot see.
@@ -414,7 +417,7 @@ async def check_write(kind: Kind, user: CurrentUser, values: dict[str, Any], wri
         # Imported here: approvals depend on crm. Every writer, REST or sync, meets the same rules.
         from server.domain.approvals.services import check as approval_rules
 
-        errors += await approval_rules(kind.name, user, values, written)
+        errors += await approval_rules(kind.name, user, values, written, before)
     return errors
 
 
@@ -786,8 +789,9 @@ class RecordService:
             if changes is None:
                 new_state = sync.delete(state, SERVER_REPLICA, now_ms())
             else:
-                values = {**self.kind.defaults, **sync.visible(state), **changes}
-                errors = await check_write(self.kind, self.user, values, changes)
+                before = None if creating else sync.visible(state)
+                values = {**self.kind.defaults, **(before or {}), **changes}
+                errors = await check_write(self.kind, self.user, values, changes, before)
                 if errors:
                     raise FieldErrors(errors)
                 new_state = sync.edit(state, SERVER_REPLICA, changes, now_ms())

@@ -86,14 +86,15 @@ def _all_valid(kind: Kind, fresh: dict[str, list[sync.Sibling]]) -> bool:
 
 
 async def _value_errors(
-    kind: Kind, user: CurrentUser, values: dict[str, Any], fresh: dict[str, list[sync.Sibling]], creating: bool
+    kind: Kind, user: CurrentUser, values: dict[str, Any], fresh: dict[str, list[sync.Sibling]], known: sync.Record | None
 ) -> list[tuple[str, str]]:
     """Every newly written value must be valid alone and allowed to this user. `values` are the
-    visible values of the merged state."""
+    visible values of the merged state, `known` the state stored before the push."""
     errors: list[tuple[str, str]] = []
     shown = {**kind.defaults, **{k: v for k, v in values.items() if k in kind.field_names}}
     all_valid = _all_valid(kind, fresh)
     ruled = ruled_fields(kind.name)
+    before = None if known is None else sync.visible(known) if ruled & fresh.keys() else {}
     for name, siblings in fresh.items():
         if name == sync.DELETED:
             continue  # its shape is checked with the authorship rules
@@ -108,8 +109,8 @@ async def _value_errors(
                     errors.append((name, field_error(error)[1]))
                     continue
             if name in ruled:
-                errors += await check_write(kind, user, {**shown, name: value}, [name])
-    if creating and not errors:
+                errors += await check_write(kind, user, {**shown, name: value}, [name], before)
+    if known is None and not errors:
         try:
             msgspec.convert(shown, type=kind.fields, strict=True)
         except msgspec.ValidationError as error:
@@ -174,7 +175,7 @@ async def _merge_one(
         return sync.PushResult(type=record.type, id=record.id, status="ok", record=known)
     fresh = sync.new_siblings(record, known)
     values = sync.visible(merged)
-    errors = await _value_errors(kind, user, values, fresh, creating=known is None)
+    errors = await _value_errors(kind, user, values, fresh, known)
     if errors:
         return _rejected(record, errors)
     await store(kind, merged, tx, existed, values)
