@@ -22,7 +22,7 @@ from server.domain.accounts.controllers import AuthController, LoginPageControll
 from server.domain.accounts.middleware import SessionUserMiddleware
 from server.domain.approvals.controllers import DealHistoryController, RulesController, TeamController
 from server.domain.crm.controllers import CONTROLLERS as CRM_CONTROLLERS
-from server.domain.crm.services import FieldErrors, NotVisible
+from server.domain.crm.services import FieldErrors, NotVisible, SearchIndexer
 from server.domain.push.controllers import PushController
 from server.domain.shell.controllers import ShellController
 from server.domain.syncing.controllers import SyncController
@@ -120,10 +120,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     engine = engine_for(settings)
     bind_tables(engine)
 
+    indexer = SearchIndexer(engine)
+
     async def on_startup(app: Litestar) -> None:
         await db.start(engine)
+        indexer.start()
 
     async def on_shutdown(app: Litestar) -> None:
+        await indexer.stop()
         await db.stop(engine)
 
     return Litestar(

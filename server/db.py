@@ -268,6 +268,9 @@ def _numbered(sql: str) -> str:
 
 _current_write: ContextVar[WriteTransaction | None] = ContextVar("fieldbook_write", default=None)
 
+#: Called, with the last seq, after each write transaction that handed out seqs has committed.
+commit_hooks: list[Callable[[int], None]] = []
+
 
 def current_write() -> WriteTransaction:
     """The write transaction this code runs in (an error outside one: writes need one)."""
@@ -315,6 +318,9 @@ async def write_transaction(engine: Engine) -> AsyncIterator[WriteTransaction]:
                 await raw(engine, "UPDATE sync_clock SET value = {} WHERE id = 1", tx.seq)
         finally:
             _current_write.reset(token)
+    if tx.seq != tx.start:
+        for hook in list(commit_hooks):
+            hook(tx.seq)
 
 
 # -- hot reads in SQL written out ------------------------------------------------------

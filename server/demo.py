@@ -26,7 +26,7 @@ import sync
 from server.db import write_transaction
 from server.domain.accounts.services import add_user, get_or_create_team
 from server.domain.accounts.tables import User
-from server.domain.crm.services import KINDS, SERVER_REPLICA, Kind, now_ms, store
+from server.domain.crm.services import KINDS, SERVER_REPLICA, Kind, index_changes, now_ms, store
 from server.domain.crm.tables import Company
 
 PASSWORD = "fieldbook"
@@ -727,4 +727,6 @@ async def load_demo(if_empty: bool = False) -> bool:
         for kind, record_id, values in build_records(teams, people, dt.datetime.now(dt.UTC)):
             state = sync.edit(sync.new(kind.name, record_id), SERVER_REPLICA, values, at)
             await store(kind, state, tx, None)
+    # Searchable at once, before the server's first start.
+    await index_changes(engine)
     return True

@@ -6,7 +6,10 @@ through the same `store`. The queryable columns always hold the visible values o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import logging
 import re
 import time
 import uuid
@@ -22,7 +25,7 @@ from piccolo.engine.base import Engine
 from piccolo.table import Table
 
 import sync
-from server.db import WriteTransaction, current_write, fetch, is_sqlite, write_transaction
+from server.db import WriteTransaction, commit_hooks, current_write, fetch, is_sqlite, raw, write_transaction
 from server.domain.accounts.services import CurrentUser
 from server.domain.accounts.tables import Team, TeamMove, User
 from server.domain.crm import schemas
@@ -80,6 +83,8 @@ def _first(values: list[str] | None) -> str:
     return values[0] if values else ""
 
 
+log = logging.getLogger("fieldbook.search")
+
 _NON_DIGIT = re.compile(r"\D")
 #: A word of search: letters and digits, which SQLite's tokenizer keeps together (it splits at
 #: "_", which \w would keep), so that every query word is one token of the index, not a phrase.
@@ -109,9 +114,6 @@ class Kind:
     columns: Callable[[dict[str, Any]], dict[str, Any]]
     #: Words search matches, from the visible values and the names of referenced records.
     words: Callable[[dict[str, Any], dict[str, str]], Iterable[str]]
-    #: The fields `words` reads (besides the references): an edit of none of them, nor of a
-    #: reference, leaves the search entry as it is.
-    searched: tuple[str, ...]
     order_by: tuple[Column, bool]  # column, ascending
     field_names: tuple[str, ...] = field(default=())
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -151,7 +153,6 @@ KINDS: dict[str, Kind] = {
             "longitude": v.get("longitude"),
         },
         words=lambda v, names: (v.get("name", ""), v.get("phone", ""), _digits(v.get("phone", "")), v.get("email", ""), v.get("website", ""), v.get("address", "")),
-        searched=("name", "phone", "email", "website", "address"),
         order_by=(Company.name, True),
     ),
     "contact": Kind(
@@ -182,7 +183,6 @@ KINDS: dict[str, Kind] = {
             *(_digits(p) for p in v.get("phones", [])),
             *v.get("tags", []),
         ),
-        searched=("name", "title", "emails", "phones", "tags"),
         order_by=(Contact.name, True),
     ),
     "deal": Kind(
@@ -205,7 +205,6 @@ KINDS: dict[str, Kind] = {
             "expected_close": _parse_date(v.get("expected_close")),
         },
         words=lambda v, names: (v.get("title", ""), names.get("company", ""), names.get("contact", "")),
-        searched=("title",),
         order_by=(Deal.updated_at, False),
     ),
     "activity": Kind(
@@ -226,7 +225,6 @@ KINDS: dict[str, Kind] = {
             "deal": _uuid(v.get("deal")),
         },
         words=lambda v, names: (v.get("notes", ""), v.get("outcome", ""), names.get("contact", ""), names.get("company", "")),
-        searched=("notes", "outcome"),
         order_by=(Activity.occurred_at, False),
     ),
     "task": Kind(
@@ -249,7 +247,6 @@ KINDS: dict[str, Kind] = {
             "related_id": _uuid(v.get("related_id")),
         },
         words=lambda v, names: (v.get("title", ""), v.get("notes", "")),
-        searched=("title", "notes"),
         order_by=(Task.due_at, True),
     ),
     "approval": Kind(
@@ -268,7 +265,6 @@ KINDS: dict[str, Kind] = {
             "decided_by": v.get("decided_by"),
         },
         words=lambda v, names: (v.get("reason", ""), v.get("comment", ""), names.get("deal", "")),
-        searched=("reason", "comment"),
         order_by=(Approval.updated_at, False),
     ),
 }
@@ -481,33 +477,150 @@ _SEARCH_REPLACE = _SEARCH_INSERT + " ON CONFLICT (record_id) DO UPDATE SET recor
 _SEARCH_DELETE = "DELETE FROM search_entry WHERE record_id = {}"
 
 
-async def _index(
-    kind: Kind,
-    record_id: str,
-    values: dict[str, Any],
-    deleted: bool,
-    *,
-    fresh: bool = False,
-    before: dict[str, Any] | None = None,
-) -> None:
-    """Write the record's search entry (deferred, see WriteTransaction.defer). `before`, the
-    visible values of the live state it replaces, lets an edit that changes none of the
-    searched text leave the entry as it is."""
-    tx = current_write()
-    key = ("search_entry", record_id)
+async def _index(kind: Kind, record_id: str, values: dict[str, Any]) -> None:
+    """Write a live record's search entry now (deferred, see WriteTransaction.defer)."""
+    text = _search_text(kind, values, await _reference_names(kind, values))
     # Record ids are lower-case UUIDs (checked on the way in), as both drivers store them.
-    if deleted:
-        if not fresh:
-            await tx.defer(key, _SEARCH_DELETE, record_id)
-        return
-    unchanged_refs = before is not None and all(before.get(f) == values.get(f) for f in kind.refs)
-    if unchanged_refs and all(before.get(f) == values.get(f) for f in kind.searched):  # type: ignore[union-attr]
-        return
-    names = await _reference_names(kind, values)
-    text = _search_text(kind, values, names)
-    if unchanged_refs and _search_text(kind, before, names) == text:  # type: ignore[arg-type]
-        return
-    await tx.defer(key, _SEARCH_INSERT if fresh else _SEARCH_REPLACE, kind.name, record_id, text)
+    await current_write().defer(("search_entry", record_id), _SEARCH_REPLACE, kind.name, record_id, text)
+
+
+#: Changes the search index takes in per transaction: it holds the write lock meanwhile.
+INDEX_CHUNK = 2000
+
+
+async def index_changes(engine: Engine) -> int:
+    """Bring the search index up to the latest change; returns how many changes it read.
+
+    Writers leave their records' search entries to this (the full-text index is the costliest
+    part of a write), so a push holds the write lock for less time, and a record edited many
+    times between two runs is indexed once. `sync_clock.indexed` is the last change indexed:
+    a write transaction hands out seqs in commit order (see write_transaction), so every change
+    up to the clock it reads has committed, and none is skipped. Search runs this first, so it
+    always sees every write; the server also runs it in the background (SearchIndexer).
+    """
+    done = 0
+    while True:
+        rows = await fetch(engine, "SELECT value, indexed FROM sync_clock WHERE id = 1")
+        if rows[0]["indexed"] >= rows[0]["value"]:
+            return done
+        async with write_transaction(engine) as tx:
+            # Read again under the write lock: another indexer may have been first.
+            mark = int((await raw(engine, "SELECT indexed FROM sync_clock WHERE id = 1"))[0]["indexed"])
+            if mark >= tx.start:
+                return done
+            changes: list[tuple[int, Kind, str, sync.Record]] = []
+            for kind in KINDS.values():
+                table = kind.table._meta.tablename
+                for row in await raw(
+                    engine,
+                    f"SELECT id, seq, state FROM {table} WHERE seq > {{}} AND seq <= {{}} ORDER BY seq LIMIT {{}}",
+                    mark,
+                    tx.start,
+                    INDEX_CHUNK,
+                ):
+                    changes.append((int(row["seq"]), kind, str(row["id"]), decode_state(row["state"])))
+            changes.sort(key=lambda change: change[0])
+            # A table that filled its LIMIT may have more below the others' last: stop at the
+            # chunk's last seq, which no such table has passed.
+            upto = changes[INDEX_CHUNK - 1][0] if len(changes) > INDEX_CHUNK else tx.start
+            changes = changes[:INDEX_CHUNK]
+            await _write_entries(engine, changes)
+            await raw(engine, "UPDATE sync_clock SET indexed = {} WHERE id = 1", upto)
+            done += len(changes)
+
+
+class SearchIndexer:
+    """Runs index_changes in the server's background after writes: once writes have paused
+    for `quiet` seconds, or `longest` seconds after the first unindexed one, whichever comes
+    first; and once at start, for writes made while the server was down or by another process."""
+
+    def __init__(self, engine: Engine, quiet: float = 0.5, longest: float = 5.0) -> None:
+        self.engine, self.quiet, self.longest = engine, quiet, longest
+        self._written = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+
+    def _poke(self, seq: int) -> None:
+        # Writers may run on another loop or thread (a CLI command, a test's own loop).
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._written.set)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._written.set()
+        commit_hooks.append(self._poke)
+        self._task = asyncio.create_task(self._run(), name="search indexer")
+
+    async def stop(self) -> None:
+        if self._poke in commit_hooks:
+            commit_hooks.remove(self._poke)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._written.wait()
+            deadline = time.monotonic() + self.longest
+            while True:
+                self._written.clear()
+                wait = min(self.quiet, deadline - time.monotonic())
+                if wait <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(self._written.wait(), wait)
+                except TimeoutError:
+                    break
+            self._written.clear()
+            try:
+                await index_changes(self.engine)
+            except Exception:  # noqa: BLE001 - search runs it again before reading
+                log.exception("indexing changes for search failed; it is tried again on the next write or search")
+
+
+async def _write_entries(engine: Engine, changes: list[tuple[int, Kind, str, sync.Record]]) -> None:
+    """The search entries of these records as they now stand; an entry whose text is the same
+    stays as it is (its full-text row is the costly part)."""
+    tx = current_write()
+    ids = [record_id for _, _, record_id, _ in changes]
+    held: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        for row in await raw(
+            engine, f"SELECT record_id, body FROM search_entry WHERE record_id IN ({', '.join('{}' for _ in part)})", *part
+        ):
+            held[str(row["record_id"])] = row["body"]
+    live = [(kind, record_id, sync.visible(state)) for _, kind, record_id, state in changes if not sync.is_deleted(state)]
+    names = await _names_of(engine, [(kind, values) for kind, _, values in live])
+    for _, kind, record_id, state in changes:
+        if sync.is_deleted(state) and record_id in held:
+            await tx.defer(("search_entry", record_id), _SEARCH_DELETE, record_id)
+    for kind, record_id, values in live:
+        text = _search_text(kind, values, {f: names[(t, values[f])] for f, t in kind.refs.items() if (t, values.get(f)) in names})
+        if held.get(record_id) != text:
+            await tx.defer(("search_entry", record_id), _SEARCH_REPLACE, kind.name, record_id, text)
+
+
+async def _names_of(engine: Engine, records: list[tuple[Kind, dict[str, Any]]]) -> dict[tuple[str, str], str]:
+    """The names of every record these records refer to, by (type, id): a query per type."""
+    wanted: dict[str, set[str]] = {}
+    for kind, values in records:
+        for name, ref_type in kind.refs.items():
+            if values.get(name) is not None:
+                wanted.setdefault(ref_type, set()).add(str(values[name]))
+    out: dict[tuple[str, str], str] = {}
+    for ref_type, ids in wanted.items():
+        table, column = KINDS[ref_type].table._meta.tablename, _NAME_FIELD[ref_type]
+        listed = sorted(ids)
+        for start in range(0, len(listed), 500):
+            part = listed[start : start + 500]
+            for row in await raw(
+                engine, f'SELECT id, "{column}" AS name FROM {table} WHERE id IN ({", ".join("{}" for _ in part)})', *part
+            ):
+                out[(ref_type, str(row["id"]))] = row["name"]
+    return out
 
 
 async def _reindex_referrers(kind: Kind, record_ids: list[str]) -> None:
@@ -521,7 +634,7 @@ async def _reindex_referrers(kind: Kind, record_ids: list[str]) -> None:
                 column.is_in(record_ids) & (other.table.deleted == False)  # noqa: E712
             )
             for row in rows:
-                await _index(other, str(row["id"]), sync.visible(decode_state(row["state"])), False)
+                await _index(other, str(row["id"]), sync.visible(decode_state(row["state"])))
 
 
 _ROW_SQL: dict[str, tuple[tuple[str, ...], str]] = {}
@@ -585,7 +698,6 @@ async def store(
         old = {"deleted": not live_before, **kind.columns(before)}
         changed = (*_ALWAYS_WRITTEN, *(c for c in old if row[c] != old[c]))
         await tx.defer((kind.name, state.id), _update_sql(kind.name, changed), *(row[c] for c in changed), state.id)
-    await _index(kind, state.id, values, deleted, fresh=existed is None, before=before if live_before else None)
     if kind.name == "task":
         # Imported here: push depends on crm, and this one call keeps its reminders in step.
         from server.domain.push.services import task_stored
@@ -756,6 +868,8 @@ class RecordService:
         """The stored answers of the page, and how many records the whole list has."""
         scope, scope_args = _list_scope(self.kind, self.user)
         match = _search_match(self.engine, query.q) if query.q else None
+        if match is not None:
+            await index_changes(self.engine)  # so that search sees every write
         page_sql, count_sql = _list_sql(
             self.kind.name, scope, None if match is None else self.engine.engine_type, len(query.filters)
         )

@@ -25,10 +25,12 @@ APPROVAL_STATUSES = ("pending", "approved", "rejected", "stale")
 
 
 class SyncClock(Table, tablename="sync_clock"):
-    """One row: the last change sequence number handed out (see server.db.write_transaction)."""
+    """One row: the last change sequence number handed out (see server.db.write_transaction),
+    and the last one the search index has taken in (see crm.services.index_changes)."""
 
     id = Serial(primary_key=True)
     value = BigInt(default=0)
+    indexed = BigInt(default=0)
 
 
 class SyncedRecord:
