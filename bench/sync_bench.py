@@ -14,8 +14,9 @@ For each database (default both; push 10,000, pull 50,000):
    pure core `sync.edit`, as a phone would) in batches of `--batch` to POST /api/v1/sync/push;
    then N edits of those same contacts (1-2 fields each), same batches. Every result must be
    "ok". Request bodies are encoded before the clock starts; answers are checked after it stops.
-4. Pull, timed: creates are pushed (untimed) until the server holds `--pull` records, then a
-   fresh cursor pulls them all in pages of `--page` (the server caps it at 1000). The pulled
+4. Pull, timed: creates are pushed (untimed) until the server holds `--pull` records (then, on
+   PostgreSQL, ANALYZE, as the floor's table gets too), then a fresh cursor pulls them all in
+   pages of `--page` (the server caps it at 1000). The pulled
    states are then compared with the phone's own: every one must be there and equal.
 5. The raw floor, in the same run and through the server's driver: aiosqlite on the same file
    (the server's pragmas, foreign keys on) or asyncpg on the same database. The same rows into
@@ -651,6 +652,16 @@ async def _timed_postgres(conn: Any, table: str, columns: list[str], rows: list[
     return write, read
 
 
+async def _analyze(dsn: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
 async def raw_postgres(dsn: str, rows: list[tuple], write_n: int) -> Floor:
     import asyncpg
 
@@ -773,6 +784,12 @@ def bench_database(name: str, args: argparse.Namespace, stack: list) -> Outcome:
             chunk = phone.creates(min(5000, more - start))
             phone.send(phone.bodies(chunk, args.batch), chunk, "fill")
         print(f"  (pushed {more:,} more creates for the pull in {time.perf_counter() - t0:.1f} s, untimed)")
+    if dsn is not None:
+        # The floor analyzes its table before reading it; the server's tables get the same,
+        # as autovacuum would give them about a minute after such a load. Without statistics
+        # PostgreSQL reads every remaining change of a table for each page, and sorts them.
+        asyncio.run(_analyze(dsn))
+        print("  (ANALYZE on every table before the pull, untimed, as the floor's table gets)")
 
     with Sampler(spy_dir, server.pid, f"{name}-pull"):
         phases["pull"], pages = phone.pull_all(args.page)
