@@ -155,6 +155,10 @@ def merge(a: Record, b: Record) -> Record:
         raise ValueError(f"cannot merge {a.type}/{a.id} with {b.type}/{b.id}")
     fields: dict[str, list[Sibling]] = {}
     a_vv, b_vv = a.vv, b.vv
+    if not a_vv and not a.fields:
+        # Onto a record nobody has edited (every push of a new one): the other side's
+        # siblings, each unseen, as the loop below would keep them.
+        return _make(b.type, b.id, b_vv, {name: [s for s in sibs if s[2] > 0] for name, sibs in b.fields.items()})
     for name in a.fields.keys() | b.fields.keys():
         mine, other = a.fields.get(name), b.fields.get(name)
         # A field only one side holds (every field of a new record, most of an edit's) keeps

@@ -116,7 +116,9 @@ async def _value_errors(
         except msgspec.ValidationError as error:
             errors.append(field_error(error))
         scope = {"team": ("team",), "owner": ("owner",), "task": ("owner", "assignee")}[kind.scope]
-        errors += await check_write(kind, user, shown, [f for f in scope if f not in fresh])
+        defaulted = [f for f in scope if f not in fresh]
+        if defaulted:
+            errors += await check_write(kind, user, shown, defaulted)
     return list(dict.fromkeys(errors))
 
 
@@ -173,7 +175,9 @@ async def _merge_one(
     merged = sync.merge(known, record) if known is not None else sync.merge(sync.new(record.type, record.id), record)
     if merged == known:
         return sync.PushResult(type=record.type, id=record.id, status="ok", record=known)
-    fresh = sync.new_siblings(record, known)
+    # Merged onto a new record, every sibling is one the server had not seen: the same as
+    # new_siblings(record, None), without a second pass.
+    fresh = sync.new_siblings(record, known) if known is not None else merged.fields
     values = sync.visible(merged)
     errors = await _value_errors(kind, user, values, fresh, known)
     if errors:
