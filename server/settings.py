@@ -83,6 +83,13 @@ class PushSettings:
     stale_after_s: int = 24 * 3600
     #: Seconds a worker may hold claimed messages before another takes them (a crashed worker's).
     lease_s: int = 300
+    #: Days the record of a finished message and of every attempt is kept (see Worker.prune).
+    #: More than stale_after_s, so a deleted record cannot let a reminder go out twice.
+    keep_days: int = 30
+
+    def __post_init__(self) -> None:
+        if self.keep_days * 86400 <= self.stale_after_s:
+            raise ValueError(f"PUSH_KEEP_DAYS must be more than {self.stale_after_s / 86400:g} day(s), not {self.keep_days}")
 
 
 @dataclass(frozen=True)
@@ -160,8 +167,19 @@ def from_env() -> Settings:
             vapid_private_key=_vapid_private_key(data_dir),
             subject=os.environ.get("VAPID_SUBJECT") or PushSettings.subject,
             concurrency=int(os.environ.get("PUSH_CONCURRENCY", PushSettings.concurrency)),
+            keep_days=_int_env("PUSH_KEEP_DAYS", PushSettings.keep_days),
         ),
     )
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
 
 
 @lru_cache(maxsize=1)

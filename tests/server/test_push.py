@@ -515,3 +515,60 @@ def test_vapid_key_generated_once_into_the_data_folder_and_worker_once(
     assert worked.returncode == 0, worked.stderr
     assert "handled 1 push messages" in worked.stdout
     assert [r.payload for r in receiver.delivered()] == [{"type": "hello"}]
+
+
+DAY_MS = 86_400_000
+
+
+def test_the_record_of_finished_pushes_is_deleted_once_past_keeping(env: Env) -> None:
+    user = env.world.users["rep"].id
+    now = services.now_ms()
+    old, recent = now - 31 * DAY_MS, now - 29 * DAY_MS
+    # (key, status, created, due, sent): what each message is, and whether it goes.
+    cases = {
+        "sent-long-ago": ("sent", old, old, old, True),
+        "failed-long-ago": ("failed", old, old, None, True),
+        "cancelled-long-ago": ("cancelled", old, old, None, True),
+        "expired-long-ago": ("expired", old, old, None, True),
+        "sent-lately": ("sent", old, old, recent, False),
+        "cancelled-but-due-later": ("cancelled", old, now + DAY_MS, None, False),
+        "pending-long-ago": ("pending", old, old, None, False),
+        "sending-long-ago": ("sending", old, old, None, False),
+    }
+
+    async def fill() -> dict[str, int]:
+        engine = engine_for(env.settings)
+        ids = {}
+        for key, (status, created, due, sent, _) in cases.items():
+            rows = await raw(
+                engine,
+                "INSERT INTO push_message (key, recipient, payload, due_ms, ttl_s, urgency, status, lease_ms, created_ms, sent_ms)"
+                " VALUES ({}, {}, {}, {}, 60, 'normal', {}, 0, {}, {}) RETURNING id",
+                key, user, "{}", due, status, created, sent,
+            )
+            ids[key] = rows[0]["id"]
+            for at in (old, recent):
+                await raw(
+                    engine,
+                    "INSERT INTO push_attempt (message, origin, attempt, outcome, error, at_ms, duration_ms) VALUES ({}, '', 1, 'delivered', '', {}, 1)",
+                    ids[key], at,
+                )
+        return ids
+
+    ids = env.call(fill)
+    messages, attempts = env.call(lambda: Worker(PUSH, engine_for(env.settings)).prune(now))
+    gone = {key for key, case in cases.items() if case[-1]}
+    assert messages == len(gone)
+    # Every attempt over 30 days old goes, and so do all those of a message that goes.
+    assert attempts == len(cases) + len(gone)
+    left = {r["key"] for r in _rows(env, "SELECT key FROM push_message")}
+    assert left == set(cases) - gone
+    kept_attempts = _rows(env, "SELECT message, at_ms FROM push_attempt")
+    assert sorted((r["message"], r["at_ms"]) for r in kept_attempts) == sorted((ids[k], recent) for k in left)
+    assert env.call(lambda: Worker(PUSH, engine_for(env.settings)).prune(now)) == (0, 0)
+
+
+def test_keeping_must_outlast_the_stale_limit() -> None:
+    with pytest.raises(ValueError, match="PUSH_KEEP_DAYS must be more than 1 day"):
+        PushSettings(keep_days=1)
+    assert PushSettings(keep_days=2).keep_days == 2

@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from dataclasses import dataclass
 
 import msgspec
@@ -15,12 +16,17 @@ from piccolo.engine.base import Engine
 from server.db import is_sqlite, raw
 from server.domain.push.sender import Attempt, Delivery, Sender, subscriptions_of
 from server.domain.push.services import now_ms
+from server.domain.push.tables import MESSAGE_STATUSES
 from server.settings import PushSettings
 
 log = logging.getLogger("fieldbook.push")
 
 #: Messages one claim takes; several claims run side by side (see Worker.run_once).
 BATCH = 200
+#: How often a running worker deletes what is past keeping (see Worker.prune).
+PRUNE_EVERY_S = 3600
+#: Final statuses: a message in one of them is never sent again.
+FINISHED = tuple(s for s in MESSAGE_STATUSES if s not in ("pending", "sending"))
 
 
 @dataclass(frozen=True)
@@ -137,15 +143,44 @@ class Worker:
             if not claimed and not pending:
                 return handled
 
+    async def prune(self, at_ms: int | None = None) -> tuple[int, int]:
+        """Delete finished messages and attempts older than `keep_days`; returns how many of each.
+
+        A message goes once everything about it (made, due, sent) is that old, and never while
+        it may still be sent. A keyed reminder deleted here cannot go out again for the same
+        time: one asked again that late is dropped as stale (keep_days is more than
+        stale_after_s), so the record it leaves behind need not stay.
+        """
+        cutoff = (now_ms() if at_ms is None else at_ms) - self.settings.keep_days * 86_400_000
+        finished = ", ".join(f"'{status}'" for status in FINISHED)
+        old = f"status IN ({finished}) AND created_ms < {{}} AND due_ms < {{}} AND (sent_ms IS NULL OR sent_ms < {{}})"
+        async with self.engine.transaction():
+            attempts = await raw(
+                self.engine,
+                f"DELETE FROM push_attempt WHERE at_ms < {{}} OR message IN (SELECT id FROM push_message WHERE {old}) RETURNING id",
+                cutoff,
+                cutoff,
+                cutoff,
+                cutoff,
+            )
+            messages = await raw(self.engine, f"DELETE FROM push_message WHERE {old} RETURNING id", cutoff, cutoff, cutoff)
+        return len(messages), len(attempts)
+
     async def next_due_ms(self) -> int | None:
         rows = await raw(self.engine, "SELECT MIN(due_ms) AS due FROM push_message WHERE status = 'pending'")
         return rows[0]["due"] if rows and rows[0]["due"] is not None else None
 
     async def run_forever(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
         """Send what comes due until `stop` is set; wakes at the next due time or every `poll_s`."""
+        pruned_at = float("-inf")
         async with Sender(self.settings) as sender:
             while not stop.is_set():
                 try:
+                    if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+                        pruned_at = time.monotonic()
+                        messages, attempts = await self.prune()
+                        if messages or attempts:
+                            log.info("deleted %d finished push messages and %d attempts past keeping", messages, attempts)
                     sent = await self.run_once(sender)
                     if sent:
                         log.info("handled %d push messages", sent)
