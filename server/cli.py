@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from server.settings import get_settings
+from server.settings import PushSettings, get_settings
 
 
 def _run(work: Callable[[], Awaitable[Any]]) -> Any:
@@ -166,6 +166,9 @@ def worker(once: bool, concurrency: int | None, poll: float) -> None:
     settings = get_settings()
     push = dataclasses.replace(settings.push, concurrency=concurrency) if concurrency else settings.push
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if push.subject == PushSettings.subject:
+        # Push services write to this address about problems with the pushes, or refuse them.
+        click.echo(f"warning: VAPID_SUBJECT is not set; push services see {push.subject}, which reaches nobody", err=True)
 
     async def work() -> int:
         dispatcher = Worker(push, engine_for(settings))

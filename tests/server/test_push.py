@@ -478,7 +478,7 @@ def test_a_user_without_subscriptions_is_recorded_as_such(env: Env, receiver: Pu
 def test_vapid_key_generated_once_into_the_data_folder_and_worker_once(
     tmp_path: Path, receiver: PushReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY", "VAPID_PRIVATE_KEY"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY", "VAPID_PRIVATE_KEY", "VAPID_SUBJECT"}}
     env["FIELDBOOK_DATA_DIR"] = str(tmp_path)
     fieldbook = lambda *args: subprocess.run([FIELDBOOK, *args], env=env, capture_output=True, text=True, timeout=120)  # noqa: E731
     key = fieldbook("vapid").stdout.strip()
@@ -515,6 +515,10 @@ def test_vapid_key_generated_once_into_the_data_folder_and_worker_once(
     assert worked.returncode == 0, worked.stderr
     assert "handled 1 push messages" in worked.stdout
     assert [r.payload for r in receiver.delivered()] == [{"type": "hello"}]
+    assert "VAPID_SUBJECT is not set" in worked.stderr
+    env["VAPID_SUBJECT"] = "mailto:ops@example.test"
+    worked = fieldbook("worker", "--once")
+    assert worked.returncode == 0 and "VAPID_SUBJECT" not in worked.stderr, worked.stderr
 
 
 DAY_MS = 86_400_000
