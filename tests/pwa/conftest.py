@@ -77,12 +77,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait_until_healthy(base_url, server, log_path)
         yield base_url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.pwa.conftest import PhoneFactory, _free_port, _wait_until_healthy, sign_in
+from tests.pwa.conftest import PhoneFactory, _free_port, _wait_until_healthy, sign_in, stop_server
 from tests.pwa.helpers import wait_synced
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,12 +50,7 @@ def own_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         _wait_until_healthy(base_url, server, log_path)
         yield base_url, root
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
 
 
 def test_a_new_version_is_offered_and_taken_on_update_now(phone: PhoneFactory, own_server: tuple[str, Path]) -> None:
