@@ -166,7 +166,7 @@ def from_env() -> Settings:
         push=PushSettings(
             vapid_private_key=_vapid_private_key(data_dir),
             subject=os.environ.get("VAPID_SUBJECT") or PushSettings.subject,
-            concurrency=int(os.environ.get("PUSH_CONCURRENCY", PushSettings.concurrency)),
+            concurrency=_int_env("PUSH_CONCURRENCY", PushSettings.concurrency),
             keep_days=_int_env("PUSH_KEEP_DAYS", PushSettings.keep_days),
         ),
     )
