@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -219,6 +220,16 @@ class WriteTransaction:
         #: Work that services gather during the transaction and do once before it commits.
         self.notes: dict[str, Any] = {}
         self._jobs: list[Callable[[], Awaitable[None]]] = []
+        self._time: tuple[dt.datetime, str, Any] | None = None
+
+    def time(self) -> tuple[dt.datetime, str, Any]:
+        """The transaction's time, one for every record it writes (they commit together): as a
+        datetime, as ISO text for the API, and as the driver takes it for a timestamp column
+        (SQLite: the text Piccolo's adapter would make of it, made once rather than per row)."""
+        if self._time is None:
+            at = dt.datetime.now(dt.timezone.utc)
+            self._time = (at, at.isoformat(), str(at) if is_sqlite(self.engine) else at)
+        return self._time
 
     def next_seq(self) -> int:
         self.seq += 1

@@ -675,8 +675,8 @@ async def store(
     if values is None:
         values = sync.visible(state)
     deleted = sync.is_deleted(state)
-    at = dt.datetime.now(dt.timezone.utc)
-    view = answer(kind, state, at, values)
+    _, at_text, at = tx.time()
+    view = answer(kind, state, at_text, values)
     row = {
         "state": msgspec.json.encode(state).decode(),
         "view": msgspec.json.encode(view).decode(),
