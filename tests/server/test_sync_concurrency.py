@@ -93,8 +93,8 @@ def _instrument(env: Env, monkeypatch: pytest.MonkeyPatch) -> Observed:
     seen = Observed()
     store = crm_services.store
 
-    async def recording_store(kind: Any, state: sync.Record, tx: Any, existed: Any, values: Any = None) -> Any:
-        answer = await store(kind, state, tx, existed, values)
+    async def recording_store(kind: Any, state: sync.Record, tx: Any, existed: Any, values: Any = None, state_json: Any = None) -> Any:
+        answer = await store(kind, state, tx, existed, values, state_json)
         seen.changes.append(Change(state.id, tx.seq, vv_key(state.vv), time.perf_counter()))
         return answer
 

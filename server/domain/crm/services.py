@@ -663,13 +663,18 @@ def _update_sql(kind_name: str, columns: tuple[str, ...]) -> str:
 
 
 async def store(
-    kind: Kind, state: sync.Record, tx: WriteTransaction, existed: dict | None, values: dict[str, Any] | None = None
+    kind: Kind,
+    state: sync.Record,
+    tx: WriteTransaction,
+    existed: dict | None,
+    values: dict[str, Any] | None = None,
+    state_json: bytes | None = None,
 ) -> dict[str, Any]:
     """Write a merged state and the visible values it implies; returns the API answer.
 
     `existed` is the stored row (None for a new record); a caller that has decoded its state
-    already passes that along as `existed["known"]`, and one that has its visible values
-    passes them as `values`. The writes are deferred (WriteTransaction.defer): any later query
+    already passes that along as `existed["known"]`, one that has its visible values passes
+    them as `values`, and one that has encoded the state passes the JSON. The writes are deferred (WriteTransaction.defer): any later query
     in the transaction sees them.
     """
     if values is None:
@@ -678,7 +683,7 @@ async def store(
     _, at_text, at = tx.time()
     view = answer(kind, state, at_text, values)
     row = {
-        "state": msgspec.json.encode(state).decode(),
+        "state": (msgspec.json.encode(state) if state_json is None else state_json).decode(),
         "view": msgspec.json.encode(view).decode(),
         "seq": tx.next_seq(),
         "deleted": deleted,

@@ -182,9 +182,11 @@ async def _merge_one(
     errors = await _value_errors(kind, user, values, fresh, known)
     if errors:
         return _rejected(record, errors)
-    await store(kind, merged, tx, existed, values)
+    # Encoded once, for the row and for the answer.
+    state_json = msgspec.json.encode(merged)
+    await store(kind, merged, tx, existed, values, state_json)
     written.add(key)
-    return sync.PushResult(type=record.type, id=record.id, status="ok", record=merged)
+    return sync.PushResult(type=record.type, id=record.id, status="ok", record=msgspec.Raw(state_json))  # type: ignore[arg-type]
 
 
 async def _may_see(kind: Kind, user: CurrentUser, record_id: str) -> bool:
