@@ -449,20 +449,6 @@ def _scope_defaults(kind: Kind, user: CurrentUser, given: dict[str, Any]) -> dic
 # -- storing -------------------------------------------------------------------------
 
 
-async def _reference_names(kind: Kind, values: dict[str, Any]) -> dict[str, str]:
-    names: dict[str, str] = {}
-    for name, ref_type in kind.refs.items():
-        ref = values.get(name)
-        if ref is None:
-            continue
-        table = KINDS[ref_type].table
-        column = getattr(table, _NAME_FIELD[ref_type])
-        row = await table.select(column).where(table.id == ref).first()
-        if row:
-            names[name] = row[_NAME_FIELD[ref_type]]
-    return names
-
-
 def _search_text(kind: Kind, values: dict[str, Any], names: dict[str, str]) -> str:
     text = " ".join(w for w in kind.words(values, names) if w)
     # Split on everything but letters and digits, as queries are, so that PostgreSQL's parser
@@ -470,18 +456,10 @@ def _search_text(kind: Kind, values: dict[str, Any], names: dict[str, str]) -> s
     return " ".join(_WORD.findall(text.lower()))
 
 
-_SEARCH_INSERT = "INSERT INTO search_entry (record_type, record_id, body) VALUES ({}, {}, {})"
 # The entry of a record that had one is replaced in place (its FTS row follows by trigger);
-# one that had none, e.g. a record brought back from a delete, gets one.
-_SEARCH_REPLACE = _SEARCH_INSERT + " ON CONFLICT (record_id) DO UPDATE SET record_type = excluded.record_type, body = excluded.body"
+# one that had none gets one.
+_SEARCH_REPLACE = "INSERT INTO search_entry (record_type, record_id, body) VALUES ({}, {}, {})" " ON CONFLICT (record_id) DO UPDATE SET record_type = excluded.record_type, body = excluded.body"
 _SEARCH_DELETE = "DELETE FROM search_entry WHERE record_id = {}"
-
-
-async def _index(kind: Kind, record_id: str, values: dict[str, Any]) -> None:
-    """Write a live record's search entry now (deferred, see WriteTransaction.defer)."""
-    text = _search_text(kind, values, await _reference_names(kind, values))
-    # Record ids are lower-case UUIDs (checked on the way in), as both drivers store them.
-    await current_write().defer(("search_entry", record_id), _SEARCH_REPLACE, kind.name, record_id, text)
 
 
 #: Changes the search index takes in per transaction: it holds the write lock meanwhile.
@@ -524,7 +502,7 @@ async def index_changes(engine: Engine) -> int:
             # chunk's last seq, which no such table has passed.
             upto = changes[INDEX_CHUNK - 1][0] if len(changes) > INDEX_CHUNK else tx.start
             changes = changes[:INDEX_CHUNK]
-            await _write_entries(engine, changes)
+            await _write_entries(engine, [(kind, record_id, state) for _, kind, record_id, state in changes])
             await raw(engine, "UPDATE sync_clock SET indexed = {} WHERE id = 1", upto)
             done += len(changes)
 
@@ -580,11 +558,11 @@ class SearchIndexer:
                 log.exception("indexing changes for search failed; it is tried again on the next write or search")
 
 
-async def _write_entries(engine: Engine, changes: list[tuple[int, Kind, str, sync.Record]]) -> None:
-    """The search entries of these records as they now stand; an entry whose text is the same
-    stays as it is (its full-text row is the costly part)."""
+async def _write_entries(engine: Engine, records: list[tuple[Kind, str, sync.Record]]) -> None:
+    """The search entries of these records as they now stand, deferred (WriteTransaction.defer);
+    an entry whose text is the same stays as it is (its full-text row is the costly part)."""
     tx = current_write()
-    ids = [record_id for _, _, record_id, _ in changes]
+    ids = [record_id for _, record_id, _ in records]
     held: dict[str, str] = {}
     for start in range(0, len(ids), 500):
         part = ids[start : start + 500]
@@ -592,9 +570,9 @@ async def _write_entries(engine: Engine, changes: list[tuple[int, Kind, str, syn
             engine, f"SELECT record_id, body FROM search_entry WHERE record_id IN ({', '.join('{}' for _ in part)})", *part
         ):
             held[str(row["record_id"])] = row["body"]
-    live = [(kind, record_id, sync.visible(state)) for _, kind, record_id, state in changes if not sync.is_deleted(state)]
+    live = [(kind, record_id, sync.visible(state)) for kind, record_id, state in records if not sync.is_deleted(state)]
     names = await _names_of(engine, [(kind, values) for kind, _, values in live])
-    for _, kind, record_id, state in changes:
+    for kind, record_id, state in records:
         if sync.is_deleted(state) and record_id in held:
             await tx.defer(("search_entry", record_id), _SEARCH_DELETE, record_id)
     for kind, record_id, values in live:
@@ -625,6 +603,8 @@ async def _names_of(engine: Engine, records: list[tuple[Kind, dict[str, Any]]]) 
 
 async def _reindex_referrers(kind: Kind, record_ids: list[str]) -> None:
     """A renamed company or contact changes the search text of the records naming it."""
+    engine = kind.table._meta.db
+    referrers: dict[str, tuple[Kind, str, sync.Record]] = {}
     for other in KINDS.values():
         for name, ref_type in other.refs.items():
             if ref_type != kind.name:
@@ -634,7 +614,8 @@ async def _reindex_referrers(kind: Kind, record_ids: list[str]) -> None:
                 column.is_in(record_ids) & (other.table.deleted == False)  # noqa: E712
             )
             for row in rows:
-                await _index(other, str(row["id"]), sync.visible(decode_state(row["state"])))
+                referrers[str(row["id"])] = (other, str(row["id"]), decode_state(row["state"]))
+    await _write_entries(engine, list(referrers.values()))
 
 
 _ROW_SQL: dict[str, tuple[tuple[str, ...], str]] = {}
