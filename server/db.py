@@ -220,15 +220,15 @@ class WriteTransaction:
         #: Work that services gather during the transaction and do once before it commits.
         self.notes: dict[str, Any] = {}
         self._jobs: list[Callable[[], Awaitable[None]]] = []
-        self._time: tuple[dt.datetime, str, Any] | None = None
+        self._time: tuple[str, Any] | None = None
 
-    def time(self) -> tuple[dt.datetime, str, Any]:
-        """The transaction's time, one for every record it writes (they commit together): as a
-        datetime, as ISO text for the API, and as the driver takes it for a timestamp column
-        (SQLite: the text Piccolo's adapter would make of it, made once rather than per row)."""
+    def time(self) -> tuple[str, Any]:
+        """The transaction's time, one for every record it writes (they commit together): as ISO
+        text for the API, and as the driver takes it for a timestamp column (SQLite: the text
+        Piccolo's adapter would make of it, made once rather than per row)."""
         if self._time is None:
             at = dt.datetime.now(dt.timezone.utc)
-            self._time = (at, at.isoformat(), str(at) if is_sqlite(self.engine) else at)
+            self._time = (at.isoformat(), str(at) if is_sqlite(self.engine) else at)
         return self._time
 
     def next_seq(self) -> int:

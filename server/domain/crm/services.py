@@ -661,7 +661,7 @@ async def store(
     if values is None:
         values = sync.visible(state)
     deleted = sync.is_deleted(state)
-    _, at_text, at = tx.time()
+    at_text, at = tx.time()
     view = answer(kind, state, at_text, values)
     row = {
         "state": (msgspec.json.encode(state) if state_json is None else state_json).decode(),
