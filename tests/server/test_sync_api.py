@@ -325,6 +325,38 @@ def test_pull_page_joined_by_the_database_is_the_page_row_by_row(env: Env, monke
     assert pages() == joined
 
 
+def test_pull_skips_nothing_edited_while_a_page_is_read(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record edited right after the first read of a page (on SQLite, between the page's bound
+    and its states; on PostgreSQL, after its one statement) comes in a later page, edited."""
+    from server.domain.crm.schemas import ContactUpdate
+    from server.domain.crm.services import KINDS, RecordService
+    from server.domain.syncing import services
+
+    phone = Phone(env.as_("rep"))
+    states = [contact(phone, env, title=f"#{i}") for i in range(4)]
+    phone.push(*states)
+    real_raw = services.raw
+    edited: list[str] = []
+
+    async def raw_with_an_edit_after(engine: Any, sql: str, *args: Any) -> list[dict]:
+        rows = await real_raw(engine, sql, *args)
+        if " FROM contact t " in sql and not edited:
+            edited.append(sql)
+            await RecordService(KINDS["contact"], env.world.users["rep"]).update(states[0].id, ContactUpdate(title="edited"))
+        return rows
+
+    monkeypatch.setattr(services, "raw", raw_with_an_edit_after)
+    records, _ = Phone(env.as_("rep2")).pull(limit=2)
+    assert edited, "the edit did not run while the first page was read"
+    assert {r.id for r in records} == {s.id for s in states}
+    assert records[-1].id == states[0].id
+    assert sync.visible(records[-1])["title"] == "edited"
+    if services.is_sqlite(KINDS["contact"].table._meta.db):
+        # The bound was read before the edit, the states after: the page left it for the next.
+        assert edited[0].startswith("SELECT count(*) AS n")
+        assert [r.id for r in records] == [s.id for s in states[1:]] + [states[0].id]
+
+
 def test_pull_sees_only_what_the_user_may(env: Env) -> None:
     north = Phone(env.as_("rep"))
     south = Phone(env.as_("rep_south"))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import operator
 import secrets
-import sqlite3
 from typing import Any
 
 import msgspec
@@ -272,8 +272,10 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
     page = await _read_page(engine, user, after, limit) if is_sqlite(engine) else None
     if page is None:
         page = await _read_page_by_rows(engine, user, after, limit)
-    seqs, more, records_json = page
-    upto = seqs[-1] if more else max([clock, *seqs])
+    last, more, records_json = page
+    # Every change the user may see up to `last` is in the page (or moved past `last` since,
+    # when an edit gave it a new seq: the next page sends it).
+    upto = last if more else max(clock, last or 0)
     gone = left_behind + await _gone(user, after, upto, records_json)
     # Stored states are canonical wire JSON (store() encodes the merged Record): they go out
     # as they are, byte for byte what decoding and encoding them again would give.
@@ -281,85 +283,93 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
     return sync.PullPage(records=records, gone=gone, cursor=encode_cursor(upto, user.moved_seq), more=more)
 
 
-def _page_sql(user: CurrentUser, after: int, limit: int) -> tuple[str, list[Any]]:
-    """The next `limit + 1` changes the user may see, oldest first: (seq, state) rows."""
+#: A page: the seq of the last change in it (None: nothing), whether more follow, and the JSON
+#: array of the states of its changes, oldest first.
+Page = tuple[int | None, bool, bytes]
+
+
+def _changes_sql(user: CurrentUser, after: int, limit: int, columns: str) -> tuple[str, list[Any]]:
+    """The first `limit` changes after `after` of each table, of records the user may see, one
+    row of `columns` each: a UNION ALL of parts that each read a (visibility, seq) index."""
     parts: list[str] = []
     args: list[Any] = []
     for kind in KINDS.values():
         where, where_args = _visible_sql(kind, user, "t")
         parts.append(
-            # CAST: a bare column keeps its declared type, for which SQLite's driver would run
-            # a Python converter on every row; the value is the same integer either way.
-            f"SELECT * FROM (SELECT CAST(t.seq AS BIGINT) AS seq, t.state AS state FROM {kind.table._meta.tablename} t"
+            f"SELECT * FROM (SELECT {columns} FROM {kind.table._meta.tablename} t"
             f" WHERE t.seq > {{}} AND {where} ORDER BY t.seq LIMIT {{}}) AS {kind.name}_part"
         )
-        args += [after, *where_args, limit + 1]
-    return " UNION ALL ".join(parts) + " ORDER BY seq LIMIT {}", [*args, limit + 1]
+        args += [after, *where_args, limit]
+    return " UNION ALL ".join(parts), args
 
 
-#: SQLite orders an aggregate's input as asked only from 3.44; before, the rows of an ordered
-#: subquery arrive in its order in practice, and _read_page checks that they did.
-_AGGREGATE_ORDER = sqlite3.sqlite_version_info >= (3, 44, 0)
+def _page_sql(user: CurrentUser, after: int, limit: int) -> tuple[str, list[Any]]:
+    """The next `limit + 1` changes the user may see, oldest first: (seq, state) rows."""
+    # CAST: a bare column keeps its declared type, for which SQLite's driver would run a
+    # Python converter on every row; the value is the same integer either way.
+    changes, args = _changes_sql(user, after, limit + 1, "CAST(t.seq AS BIGINT) AS seq, t.state AS state")
+    return changes + " ORDER BY seq LIMIT {}", [*args, limit + 1]
 
 
-async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> tuple[list[int], bool, str] | None:
-    """SQLite: the next `limit` changes the user may see, oldest first: their seqs, whether
-    more follow, and the JSON array of their states, joined by the database as they are
-    stored, so that no row reaches Python on its own. One statement, so one snapshot, as in
-    _read_page_by_rows. None if the database did not keep seq order (see _AGGREGATE_ORDER).
+async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> Page | None:
+    """SQLite: the next `limit` changes the user may see, with their states joined into one
+    JSON array by the database as they are stored, so that no row reaches Python on its own.
+    None if the database did not keep seq order; the caller then reads row by row.
 
-    First the page's bound from the (visibility, seq) indexes alone (`page`: seqs only, no
-    table row read), then the states up to that bound, in seq order straight from the same
-    indexes, so that no state is copied into a sort (a task's aside: its two indexes merge).
+    Two statements. The first finds the page's bound from the (visibility, seq) indexes alone
+    (seqs only, no table row read). The second joins the states of the changes up to that
+    bound, read in seq order from the same indexes, so that no state is copied into a sort
+    (a task's aside: its two indexes merge). The second may run on a later snapshot, in which
+    a change of the page may have been edited since: it then has a seq past the bound, so it
+    is not sent now and the next page sends it, with nothing skipped. The aggregate stands at
+    the top of its statement: inside a subquery SQLite copies its megabyte result into a
+    temporary table, which cost more than reading the states (bench/sync_bench.py).
     """
-    seq_parts: list[str] = []
-    state_parts: list[str] = []
-    seq_args: list[Any] = []
-    state_args: list[Any] = []
+    # seq bare, not CAST: no row of this reaches the driver, and an ORDER BY on an expression
+    # is one SQLite cannot read from the index. `kth`: the seq of the page's last change when
+    # there are `limit` or more; else the page ends at the last change, `top`.
+    changes, change_args = _changes_sql(user, after, limit + 1, "t.seq AS seq")
+    head = await raw(
+        engine,
+        f"SELECT count(*) AS n, max(seq) AS top, (SELECT seq FROM ({changes}) AS page ORDER BY seq LIMIT 1 OFFSET {{}}) AS kth"
+        f" FROM ({changes}) AS page",
+        *change_args,
+        limit - 1,
+        *change_args,
+    )
+    count, last = head[0]["n"], head[0]["kth"] if head[0]["kth"] is not None else head[0]["top"]
+    if count == 0:
+        return None, False, b"[]"
+    parts: list[str] = []
+    args: list[Any] = []
     for kind in KINDS.values():
         where, where_args = _visible_sql(kind, user, "t")
-        table = kind.table._meta.tablename
-        # seq bare, not CAST as in _page_sql: no row reaches the driver here, and an ORDER BY on
-        # an expression is one SQLite cannot read from the index (it would sort every state).
-        seq_parts.append(
-            f"SELECT * FROM (SELECT t.seq AS seq FROM {table} t"
-            f" WHERE t.seq > {{}} AND {where} ORDER BY t.seq LIMIT {{}}) AS {kind.name}_page"
+        parts.append(
+            f"SELECT t.seq AS seq, t.state AS state FROM {kind.table._meta.tablename} t"
+            f" WHERE t.seq > {{}} AND t.seq <= {{}} AND {where}"
         )
-        seq_args += [after, *where_args, limit + 1]
-        state_parts.append(
-            f"SELECT t.seq AS seq, t.state AS state FROM {table} t"
-            f" WHERE t.seq > {{}} AND t.seq <= (SELECT last FROM bound) AND {where}"
-        )
-        state_args += [after, *where_args]
-    order = " ORDER BY seq" if _AGGREGATE_ORDER else ""
+        args += [after, last, *where_args]
     rows = await raw(
         engine,
-        # Wrapped in a SELECT: the SQLite engine sends only statements starting with SELECT to
-        # its reader connection, which does not wait for writers.
-        f"SELECT n, seqs, states FROM (WITH"
-        f" page AS MATERIALIZED ({' UNION ALL '.join(seq_parts)} ORDER BY seq LIMIT {{}}),"
-        f" bound AS MATERIALIZED (SELECT max(seq) AS last FROM (SELECT seq FROM page ORDER BY seq LIMIT {{}}) AS sent)"
-        f" SELECT (SELECT count(*) FROM page) AS n, group_concat(CAST(seq AS TEXT), ','{order}) AS seqs,"
-        f" group_concat(state, ','{order}) AS states"
-        f" FROM ({' UNION ALL '.join(state_parts)} ORDER BY seq) AS states) AS answer",
-        *seq_args,
-        limit + 1,
-        limit,
-        *state_args,
+        # BLOB: the array goes out as the bytes it is, with no decoding to text and back.
+        "SELECT group_concat(CAST(seq AS TEXT), ',') AS seqs, CAST('[' || coalesce(group_concat(state, ','), '') || ']' AS BLOB) AS states"
+        f" FROM ({' UNION ALL '.join(parts)} ORDER BY seq) AS changes",
+        *args,
     )
-    count, seqs_text, states = rows[0]["n"], rows[0]["seqs"], rows[0]["states"]
-    seqs = [int(s) for s in seqs_text.split(",")] if seqs_text else []
-    if len(seqs) != min(count, limit) or any(a >= b for a, b in itertools.pairwise(seqs)):
+    seqs_text, states = rows[0]["seqs"], rows[0]["states"]
+    seqs = list(map(int, seqs_text.split(","))) if seqs_text else []
+    if len(seqs) > min(count, limit) or not all(map(operator.lt, seqs, itertools.islice(seqs, 1, None))):
         return None
-    return seqs, count > limit, f"[{states or ''}]"
+    return last, count > limit, states
 
 
-async def _read_page_by_rows(engine: Any, user: CurrentUser, after: int, limit: int) -> tuple[list[int], bool, str]:
-    """The same as _read_page, a row per change: on PostgreSQL, and SQLite's fallback."""
+async def _read_page_by_rows(engine: Any, user: CurrentUser, after: int, limit: int) -> Page:
+    """The same as _read_page, a row per change, in one statement: on PostgreSQL, and SQLite's fallback."""
     sql, args = _page_sql(user, after, limit)
     rows = await raw(engine, sql, *args)
     sent = rows[:limit]
-    return [r["seq"] for r in sent], len(rows) > limit, "[" + ",".join(r["state"] for r in sent) + "]"
+    last = sent[-1]["seq"] if sent else None
+    return last, len(rows) > limit, ("[" + ",".join(r["state"] for r in sent) + "]").encode()
 
 
 class _RecordId(msgspec.Struct):
@@ -382,7 +392,7 @@ async def _left_behind(user: CurrentUser, epoch: int) -> list[sync.Ref]:
     return out
 
 
-async def _gone(user: CurrentUser, after: int, upto: int, records_json: str) -> list[sync.Ref]:
+async def _gone(user: CurrentUser, after: int, upto: int, records_json: bytes) -> list[sync.Ref]:
     """Records whose audience change in (after, upto] took this user out, less those sent now."""
     if user.is_admin:
         return []
