@@ -346,10 +346,18 @@ def _placeholders(sql: str, engine_type: str) -> str:
 async def fetch(engine: Engine, sql: str, *args: Any) -> list:
     """Rows of a SELECT with ``{}`` placeholders, each indexable by column name; the same rows
     `raw` gives, minus building and compiling a QueryString per call (a hot read's biggest cost
-    after the query itself). Inside a transaction, or with QueryString arguments, it is `raw`."""
-    if engine.current_transaction.get() is None and not any(isinstance(a, QueryString) for a in args):
-        if isinstance(engine, PersistentSQLiteEngine):
-            return await engine._run(_placeholders(sql, "sqlite"), list(args))
-        if isinstance(engine, PostgresEngine) and engine.pool is not None:
+    after the query itself: for a statement of hundreds of arguments, more than the query).
+    Inside a transaction it runs on the transaction's connection, after the deferred writes.
+    With QueryString arguments it is `raw`."""
+    if any(isinstance(a, QueryString) for a in args):
+        return await raw(engine, sql, *args)
+    if isinstance(engine, PersistentSQLiteEngine):
+        return await engine._run(_placeholders(sql, "sqlite"), list(args))
+    if isinstance(engine, PostgresEngine):
+        transaction = engine.current_transaction.get()
+        if transaction is not None:
+            await flush_deferred()
+            return await transaction.connection.fetch(_placeholders(sql, "postgres"), *args)
+        if engine.pool is not None:
             return await engine._run_in_pool(_placeholders(sql, "postgres"), args)
     return await raw(engine, sql, *args)

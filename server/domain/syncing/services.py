@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 import sync
-from server.db import is_sqlite, raw, write_transaction
+from server.db import fetch, is_sqlite, raw, write_transaction
 from server.domain.accounts.services import CurrentUser, now
 from server.domain.accounts.tables import Device
 from server.domain.crm.services import (
@@ -139,16 +139,17 @@ async def _read_stored(user: CurrentUser, records: list[sync.Record]) -> dict[tu
         if not ids:
             continue
         where, where_args = _visible_sql(kind, user, "t")
-        rows = await raw(
+        # CAST: the id as the text it is, with no UUID made of it and back.
+        rows = await fetch(
             engine,
-            f"SELECT t.id AS id, t.state AS state, CASE WHEN {where} THEN 1 ELSE 0 END AS visible"
+            f"SELECT CAST(t.id AS TEXT) AS id, t.state AS state, CASE WHEN {where} THEN 1 ELSE 0 END AS visible"
             f" FROM {kind.table._meta.tablename} t WHERE t.id IN ({', '.join('{}' for _ in ids)})",
             *where_args,
             *ids,
         )
         for row in rows:
             known = decode_state(row["state"])
-            out[(kind.name, str(row["id"]))] = _Stored(row={"state": row["state"], "known": known}, known=known, visible=row["visible"] == 1)
+            out[(kind.name, row["id"])] = _Stored(row={"state": row["state"], "known": known}, known=known, visible=row["visible"] == 1)
     return out
 
 
