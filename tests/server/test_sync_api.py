@@ -335,17 +335,17 @@ def test_pull_skips_nothing_edited_while_a_page_is_read(env: Env, monkeypatch: p
     phone = Phone(env.as_("rep"))
     states = [contact(phone, env, title=f"#{i}") for i in range(4)]
     phone.push(*states)
-    real_raw = services.raw
+    real_fetch = services.fetch
     edited: list[str] = []
 
-    async def raw_with_an_edit_after(engine: Any, sql: str, *args: Any) -> list[dict]:
-        rows = await real_raw(engine, sql, *args)
+    async def fetch_with_an_edit_after(engine: Any, sql: str, *args: Any) -> list[dict]:
+        rows = await real_fetch(engine, sql, *args)
         if " FROM contact t " in sql and not edited:
             edited.append(sql)
             await RecordService(KINDS["contact"], env.world.users["rep"]).update(states[0].id, ContactUpdate(title="edited"))
         return rows
 
-    monkeypatch.setattr(services, "raw", raw_with_an_edit_after)
+    monkeypatch.setattr(services, "fetch", fetch_with_an_edit_after)
     records, _ = Phone(env.as_("rep2")).pull(limit=2)
     assert edited, "the edit did not run while the first page was read"
     assert {r.id for r in records} == {s.id for s in states}

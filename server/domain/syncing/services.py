@@ -23,7 +23,6 @@ from server.domain.crm.services import (
     store,
     visible_row,
 )
-from server.domain.crm.tables import SyncClock
 
 #: The most records one pull answers, whatever the phone asks for.
 MAX_PULL = 1000
@@ -266,7 +265,7 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
             left_behind = await _left_behind(user, epoch)
         after = 0
     # Read the clock first: every change up to it has committed (writers commit in seq order).
-    clock = (await SyncClock.select(SyncClock.value).where(SyncClock.id == 1).first())["value"]
+    clock = (await fetch(engine, "SELECT value FROM sync_clock WHERE id = 1"))[0]["value"]
     # On PostgreSQL the page goes row by row: there string_agg costs the database more than
     # the rows cost Python (measured with bench/sync_bench.py and EXPLAIN ANALYZE), and the
     # database is the part that does not scale out.
@@ -330,7 +329,7 @@ async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> 
     # is one SQLite cannot read from the index. `kth`: the seq of the page's last change when
     # there are `limit` or more; else the page ends at the last change, `top`.
     changes, change_args = _changes_sql(user, after, limit + 1, "t.seq AS seq")
-    head = await raw(
+    head = await fetch(
         engine,
         f"SELECT count(*) AS n, max(seq) AS top, (SELECT seq FROM ({changes}) AS page ORDER BY seq LIMIT 1 OFFSET {{}}) AS kth"
         f" FROM ({changes}) AS page",
@@ -350,7 +349,7 @@ async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> 
             f" WHERE t.seq > {{}} AND t.seq <= {{}} AND {where}"
         )
         args += [after, last, *where_args]
-    rows = await raw(
+    rows = await fetch(
         engine,
         # BLOB: the array goes out as the bytes it is, with no decoding to text and back.
         "SELECT group_concat(CAST(seq AS TEXT), ',') AS seqs, CAST('[' || coalesce(group_concat(state, ','), '') || ']' AS BLOB) AS states"
@@ -367,7 +366,7 @@ async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> 
 async def _read_page_by_rows(engine: Any, user: CurrentUser, after: int, limit: int) -> Page:
     """The same as _read_page, a row per change, in one statement: on PostgreSQL, and SQLite's fallback."""
     sql, args = _page_sql(user, after, limit)
-    rows = await raw(engine, sql, *args)
+    rows = await fetch(engine, sql, *args)
     sent = rows[:limit]
     last = sent[-1]["seq"] if sent else None
     return last, len(rows) > limit, ("[" + ",".join(r["state"] for r in sent) + "]").encode()
@@ -398,7 +397,7 @@ async def _gone(user: CurrentUser, after: int, upto: int, records_json: bytes) -
     if user.is_admin:
         return []
     engine = KINDS["contact"].table._meta.db
-    changes = await raw(
+    changes = await fetch(
         engine,
         "SELECT record_type, record_id, prev_team, prev_owner, prev_assignee, prev_assignee_team"
         " FROM audience_change WHERE seq > {} AND seq <= {} ORDER BY seq",
