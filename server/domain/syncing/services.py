@@ -273,8 +273,6 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
     if page is None:
         page = await _read_page_by_rows(engine, user, after, limit)
     last, more, records_json = page
-    # Every change the user may see up to `last` is in the page (or moved past `last` since,
-    # when an edit gave it a new seq: the next page sends it).
     upto = last if more else max(clock, last or 0)
     gone = left_behind + await _gone(user, after, upto, records_json)
     # Stored states are canonical wire JSON (store() encodes the merged Record): they go out
@@ -316,51 +314,38 @@ async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> 
     JSON array by the database as they are stored, so that no row reaches Python on its own.
     None if the database did not keep seq order; the caller then reads row by row.
 
-    Two statements. The first finds the page's bound from the (visibility, seq) indexes alone
-    (seqs only, no table row read). The second joins the states of the changes up to that
-    bound, read in seq order from the same indexes, so that no state is copied into a sort
-    (a task's aside: its two indexes merge). The second may run on a later snapshot, in which
-    a change of the page may have been edited since: it then has a seq past the bound, so it
-    is not sent now and the next page sends it, with nothing skipped. The aggregate stands at
-    the top of its statement: inside a subquery SQLite copies its megabyte result into a
-    temporary table, which cost more than reading the states (bench/sync_bench.py).
+    One statement, so one snapshot. The states come in seq order from the (visibility, seq)
+    indexes, each table's part read in index order and merged, so that no state is copied into
+    a sort (a task's aside: its two indexes merge). `waiting` counts, from those indexes alone,
+    whether more than `limit` changes wait. The aggregate stands at the top of the statement:
+    inside a subquery SQLite copies its megabyte result into a temporary table, and a bound
+    found by a statement of its own cost as much again (bench/sync_bench.py).
     """
-    # seq bare, not CAST: no row of this reaches the driver, and an ORDER BY on an expression
-    # is one SQLite cannot read from the index. `kth`: the seq of the page's last change when
-    # there are `limit` or more; else the page ends at the last change, `top`.
-    changes, change_args = _changes_sql(user, after, limit + 1, "t.seq AS seq")
-    head = await fetch(
-        engine,
-        f"SELECT count(*) AS n, max(seq) AS top, (SELECT seq FROM ({changes}) AS page ORDER BY seq LIMIT 1 OFFSET {{}}) AS kth"
-        f" FROM ({changes}) AS page",
-        *change_args,
-        limit - 1,
-        *change_args,
-    )
-    count, last = head[0]["n"], head[0]["kth"] if head[0]["kth"] is not None else head[0]["top"]
-    if count == 0:
-        return None, False, b"[]"
     parts: list[str] = []
     args: list[Any] = []
     for kind in KINDS.values():
         where, where_args = _visible_sql(kind, user, "t")
-        parts.append(
-            f"SELECT t.seq AS seq, t.state AS state FROM {kind.table._meta.tablename} t"
-            f" WHERE t.seq > {{}} AND t.seq <= {{}} AND {where}"
-        )
-        args += [after, last, *where_args]
+        # seq bare, not CAST: an ORDER BY on an expression is one SQLite cannot read from the
+        # index (it would sort every state).
+        parts.append(f"SELECT t.seq AS seq, t.state AS state FROM {kind.table._meta.tablename} t WHERE t.seq > {{}} AND {where}")
+        args += [after, *where_args]
+    waiting, waiting_args = _changes_sql(user, after, limit + 1, "t.seq AS seq")
     rows = await fetch(
         engine,
         # BLOB: the array goes out as the bytes it is, with no decoding to text and back.
-        "SELECT group_concat(CAST(seq AS TEXT), ',') AS seqs, CAST('[' || coalesce(group_concat(state, ','), '') || ']' AS BLOB) AS states"
-        f" FROM ({' UNION ALL '.join(parts)} ORDER BY seq) AS changes",
+        "SELECT group_concat(CAST(seq AS TEXT), ',') AS seqs,"
+        " CAST('[' || coalesce(group_concat(state, ','), '') || ']' AS BLOB) AS states,"
+        f" (SELECT count(*) FROM ({waiting}) AS waiting) AS n"
+        f" FROM ({' UNION ALL '.join(parts)} ORDER BY seq LIMIT {{}}) AS page",
+        *waiting_args,
         *args,
+        limit,
     )
-    seqs_text, states = rows[0]["seqs"], rows[0]["states"]
+    seqs_text, states, count = rows[0]["seqs"], rows[0]["states"], rows[0]["n"]
     seqs = list(map(int, seqs_text.split(","))) if seqs_text else []
-    if len(seqs) > min(count, limit) or not all(map(operator.lt, seqs, itertools.islice(seqs, 1, None))):
+    if len(seqs) != min(count, limit) or not all(map(operator.lt, seqs, itertools.islice(seqs, 1, None))):
         return None
-    return last, count > limit, states
+    return (seqs[-1] if seqs else None), count > limit, states
 
 
 async def _read_page_by_rows(engine: Any, user: CurrentUser, after: int, limit: int) -> Page:
