@@ -41,16 +41,25 @@ def _pick(x: Sibling, y: Sibling) -> Sibling:
 
 def _identical(x: Any, y: Any) -> bool:
     """Whether two values certainly have the same JSON text, decided for the usual values
-    (strings, null, lists of strings) without encoding them; False also means "not decided"."""
+    (strings, null, numbers and booleans of one type, lists of strings) without encoding
+    them; False also means "not decided"."""
     kind = type(x)
     if kind is not type(y):
         return False
-    if kind is str or x is None:
+    if kind is str or x is None or kind is int or kind is bool:
         return x == y
     if kind is list:
-        # A string equals only a string, so y's items are strings too.
-        return len(x) == len(y) and all(type(item) is str for item in x) and x == y
+        # Python's == first, in C; then the items must be strings, for [1] == [True]. A string
+        # equals only a string, so y's items are strings too.
+        return x == y and _all_strings(x)
     return False
+
+
+def _all_strings(items: list[Any]) -> bool:
+    for item in items:
+        if type(item) is not str:
+            return False
+    return True
 
 
 def _by_dot(siblings: Iterable[Sibling]) -> dict[Dot, Sibling]:
@@ -80,9 +89,21 @@ def _canonical(siblings: Iterable[Sibling]) -> list[Sibling]:
     return [s if type(s) is tuple else tuple(s) for s in listed]  # type: ignore[misc]
 
 
-def _make(type_: str, id_: str, vv: Mapping[str, int], fields: Mapping[str, Iterable[Sibling]]) -> Record:
+def _make(
+    type_: str,
+    id_: str,
+    vv: Mapping[str, int],
+    fields: Mapping[str, Iterable[Sibling]],
+    done: Mapping[str, list[Sibling]] | None = None,
+) -> Record:
+    """A canonical Record. `done` holds fields whose siblings are canonical already (a
+    non-empty list of tuples sorted by dot, one per dot): they are taken as they are."""
     canon: dict[str, list[Sibling]] = {}
-    for name in sorted(fields):
+    names = sorted(fields.keys() | done.keys()) if done else sorted(fields)
+    for name in names:
+        if done and name in done:
+            canon[name] = done[name]
+            continue
         siblings = _canonical(fields[name])
         if siblings:
             canon[name] = siblings
@@ -154,6 +175,8 @@ def merge(a: Record, b: Record) -> Record:
     if (a.type, a.id) != (b.type, b.id):
         raise ValueError(f"cannot merge {a.type}/{a.id} with {b.type}/{b.id}")
     fields: dict[str, list[Sibling]] = {}
+    #: Fields whose siblings are canonical as built: _make leaves them as they are.
+    done: dict[str, list[Sibling]] = {}
     a_vv, b_vv = a.vv, b.vv
     if not a_vv and not a.fields:
         # Onto a record nobody has edited (every push of a new one): the other side's
@@ -173,7 +196,12 @@ def merge(a: Record, b: Record) -> Record:
             # One sibling each (a field without conflict on both sides): the rule below, unrolled.
             m, o = mine[0], other[0]
             if m[1] == o[1] and m[2] == o[2]:
-                fields[name] = [_pick(tuple(m), tuple(o))]  # type: ignore[arg-type]
+                if type(m) is tuple and m[3] == o[3] and _identical(m[0], o[0]):
+                    # The same sibling on both sides (every field an edit left alone): already
+                    # canonical, as _pick would keep it.
+                    done[name] = [m]
+                else:
+                    fields[name] = [_pick(tuple(m), tuple(o))]  # type: ignore[arg-type]
             else:
                 fields[name] = [s for s, vv in ((m, b_vv), (o, a_vv)) if vv.get(s[1], 0) < s[2]]
             continue
@@ -189,7 +217,7 @@ def merge(a: Record, b: Record) -> Record:
             if dot not in ours and not vvs.seen(a_vv, *dot):
                 kept.append(s)
         fields[name] = kept
-    return _make(a.type, a.id, vvs.merge(a.vv, b.vv), fields)
+    return _make(a.type, a.id, vvs.merge(a.vv, b.vv), fields, done)
 
 
 # -- reading a state --------------------------------------------------------
@@ -286,6 +314,8 @@ def authorship_errors(incoming: Record, known: Record | None, replica: str) -> l
             errors.append(("vv", f"claims edit {c} of replica {r!r}, which the server has not seen"))
 
     incoming_vv = incoming.vv
+    #: Fields whose one held sibling came back as it is: nothing of them can be dropped.
+    kept: set[str] = set()
     for name, sibs in sorted(incoming.fields.items()):
         held_siblings = known_fields.get(name)
         if held_siblings and len(held_siblings) == 1 and len(sibs) == 1 and name != DELETED:
@@ -300,6 +330,7 @@ def authorship_errors(incoming: Record, known: Record | None, replica: str) -> l
                 and known_vv.get(s[1], 0) >= s[2]
                 and (_identical(s[0], h[0]) or _json_equal(s[0], h[0]))
             ):
+                kept.add(name)
                 continue
         where = f"fields.{name}"
         held = _by_dot(held_siblings) if held_siblings else {}
@@ -327,6 +358,8 @@ def authorship_errors(incoming: Record, known: Record | None, replica: str) -> l
     # field; that edit's sibling is new to the server. Without one, the push
     # would erase another replica's edit that nobody replaced.
     for name, sibs in sorted(known_fields.items()):
+        if name in kept:
+            continue
         given = incoming.fields.get(name, ())
         if len(sibs) == 1 and len(given) == 1 and sibs[0][1] == given[0][1] and sibs[0][2] == given[0][2]:
             continue  # the one sibling held is still there: nothing dropped
