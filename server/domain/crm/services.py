@@ -566,10 +566,12 @@ async def _write_entries(engine: Engine, records: list[tuple[Kind, str, sync.Rec
     held: dict[str, str] = {}
     for start in range(0, len(ids), 500):
         part = ids[start : start + 500]
-        for row in await raw(
-            engine, f"SELECT record_id, body FROM search_entry WHERE record_id IN ({', '.join('{}' for _ in part)})", *part
+        for row in await fetch(
+            engine,
+            f"SELECT CAST(record_id AS TEXT) AS record_id, body FROM search_entry WHERE record_id IN ({', '.join('{}' for _ in part)})",
+            *part,
         ):
-            held[str(row["record_id"])] = row["body"]
+            held[row["record_id"]] = row["body"]
     live = [(kind, record_id, sync.visible(state)) for kind, record_id, state in records if not sync.is_deleted(state)]
     names = await _names_of(engine, [(kind, values) for kind, _, values in live])
     for kind, record_id, state in records:
@@ -594,10 +596,10 @@ async def _names_of(engine: Engine, records: list[tuple[Kind, dict[str, Any]]]) 
         listed = sorted(ids)
         for start in range(0, len(listed), 500):
             part = listed[start : start + 500]
-            for row in await raw(
-                engine, f'SELECT id, "{column}" AS name FROM {table} WHERE id IN ({", ".join("{}" for _ in part)})', *part
+            for row in await fetch(
+                engine, f'SELECT CAST(id AS TEXT) AS id, "{column}" AS name FROM {table} WHERE id IN ({", ".join("{}" for _ in part)})', *part
             ):
-                out[(ref_type, str(row["id"]))] = row["name"]
+                out[(ref_type, row["id"])] = row["name"]
     return out
 
 
@@ -609,12 +611,15 @@ async def _reindex_referrers(kind: Kind, record_ids: list[str]) -> None:
         for name, ref_type in other.refs.items():
             if ref_type != kind.name:
                 continue
-            column = getattr(other.table, name)
-            rows = await other.table.select(other.table.id, other.table.state).where(
-                column.is_in(record_ids) & (other.table.deleted == False)  # noqa: E712
+            column = getattr(other.table, name)._meta.db_column_name
+            rows = await fetch(
+                engine,
+                f"SELECT CAST(t.id AS TEXT) AS id, t.state AS state FROM {other.table._meta.tablename} t"
+                f' WHERE t."{column}" IN ({", ".join("{}" for _ in record_ids)}) AND NOT t.deleted',
+                *record_ids,
             )
             for row in rows:
-                referrers[str(row["id"])] = (other, str(row["id"]), decode_state(row["state"]))
+                referrers[row["id"]] = (other, row["id"], decode_state(row["state"]))
     await _write_entries(engine, list(referrers.values()))
 
 
