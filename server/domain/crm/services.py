@@ -332,9 +332,8 @@ def answer(kind: Kind, state: sync.Record, updated_at: Any, values: dict[str, An
     for name in kind.field_names:
         out[name] = shown[name] if name in shown else defaults.get(name)
     out["updated_at"] = _iso(updated_at)
-    out["conflicts"] = sorted(
-        k for k, siblings in state.fields.items() if len(siblings) > 1 and (k in kind.field_names or k == "deleted")
-    )
+    conflicted = [k for k, siblings in state.fields.items() if len(siblings) > 1]
+    out["conflicts"] = sorted(k for k in conflicted if k in kind.field_names or k == "deleted") if conflicted else []
     return out
 
 
