@@ -1,7 +1,8 @@
 """Sync throughput: push (creates, then edits) and pull through the real server, against the raw driver.
 
     .venv/bin/python bench/sync_bench.py [--db sqlite|postgres|both] [--push N] [--pull N]
-                                         [--batch 500] [--page 1000] [--py-spy DIR] [--seed 1]
+                                         [--batch 500] [--page 1000] [--rounds 3] [--py-spy DIR]
+                                         [--seed 1]
 
 For each database (default both; push 10,000, pull 50,000):
 
@@ -39,6 +40,11 @@ For each database (default both; push 10,000, pull 50,000):
    table with only a primary key and a seq index. Both scratch tables are dropped afterwards.
    Before it, this process's garbage collector is frozen (gc.freeze): the phone's tens of
    thousands of states in this process would otherwise slow the driver down about twice.
+Each timed phase, and the floor, runs `--rounds` times (default 3): N new contacts per round,
+then the edits of each round's contacts, a full pull per round, and the floor's write and read
+into a fresh table per round. The table shows each phase's median round, and the log every
+round's rate: this machine's speed swings by up to 2x from one minute to the next.
+
 6. A table per database: records/s of each phase (wall clock); the CPU time per record of the
    process doing the work (the server, or this process for the raw floor; from /proc, so the
    client's own time never counts) and of PostgreSQL's processes; records per CPU second of
@@ -414,6 +420,18 @@ class Phase:
         return seconds / self.records * 1000 if self.records else float("nan")
 
 
+def median_phase(rounds: list[Phase]) -> Phase:
+    """The round of median wall time per record, noting every round's rate: this machine's speed
+    swings from run to run, and a median of rounds is steadier than any one of them."""
+    ordered = sorted(rounds, key=lambda phase: phase.seconds / phase.records)
+    middle = ordered[len(ordered) // 2]
+    if len(rounds) == 1:
+        return middle
+    rates = ", ".join(f"{phase.rate:,.0f}" for phase in rounds)
+    note = f"median of {len(rounds)} rounds ({rates} rec/s)" + (f"; {middle.note}" if middle.note else "")
+    return Phase(middle.name, middle.records, middle.seconds, middle.cpu, middle.db_cpu, note)
+
+
 @dataclass
 class Phone:
     client: Client
@@ -772,21 +790,23 @@ def bench_database(name: str, args: argparse.Namespace, stack: list) -> Outcome:
     base = len(phone.order)
     phases: dict[str, Phase] = {}
 
-    created = phone.creates(args.push)
-    bodies = phone.bodies(created, args.batch)
-    with Sampler(spy_dir, server.pid, f"{name}-push-creates"):
-        phases["push creates"] = phone.send(bodies, created, "push creates")
-    print(f"  push creates: {phases['push creates'].rate:,.0f} rec/s")
-    phases["index creates"] = phone.index(args.push, "index creates")
-    print(f"  then search, indexing them: {phases['index creates'].rate:,.0f} rec/s")
-
-    edited = phone.edits([r.id for r in created])
-    bodies = phone.bodies(edited, args.batch)
-    with Sampler(spy_dir, server.pid, f"{name}-push-edits"):
-        phases["push edits"] = phone.send(bodies, edited, "push edits")
-    print(f"  push edits:   {phases['push edits'].rate:,.0f} rec/s")
-    phases["index edits"] = phone.index(args.push, "index edits")
-    print(f"  then search, indexing them: {phases['index edits'].rate:,.0f} rec/s")
+    rounds: dict[str, list[Phase]] = {name: [] for name in ("push creates", "index creates", "push edits", "index edits", "pull")}
+    created_rounds: list[list[sync.Record]] = []
+    for round_ in range(args.rounds):
+        created = phone.creates(args.push)
+        created_rounds.append(created)
+        bodies = phone.bodies(created, args.batch)
+        with Sampler(spy_dir if round_ == 0 else None, server.pid, f"{name}-push-creates"):
+            rounds["push creates"].append(phone.send(bodies, created, "push creates"))
+        rounds["index creates"].append(phone.index(args.push, "index creates"))
+        print(f"  push creates: {rounds['push creates'][-1].rate:,.0f} rec/s, then search, indexing them: {rounds['index creates'][-1].rate:,.0f} rec/s")
+    for round_, created in enumerate(created_rounds):
+        edited = phone.edits([r.id for r in created])
+        bodies = phone.bodies(edited, args.batch)
+        with Sampler(spy_dir if round_ == 0 else None, server.pid, f"{name}-push-edits"):
+            rounds["push edits"].append(phone.send(bodies, edited, "push edits"))
+        rounds["index edits"].append(phone.index(args.push, "index edits"))
+        print(f"  push edits:   {rounds['push edits'][-1].rate:,.0f} rec/s, then search, indexing them: {rounds['index edits'][-1].rate:,.0f} rec/s")
 
     more = max(0, args.pull - len(phone.order))
     if more:
@@ -806,9 +826,13 @@ def bench_database(name: str, args: argparse.Namespace, stack: list) -> Outcome:
         asyncio.run(_analyze(dsn))
         print("  (VACUUM ANALYZE before the pull, untimed: the floor's table is analyzed too)")
 
-    with Sampler(spy_dir, server.pid, f"{name}-pull"):
-        phases["pull"], pages = phone.pull_all(args.page)
-    print(f"  pull:         {phases['pull'].rate:,.0f} rec/s ({phases['pull'].note})")
+    for round_ in range(args.rounds):
+        with Sampler(spy_dir if round_ == 0 else None, server.pid, f"{name}-pull"):
+            pulled, pages = phone.pull_all(args.page)
+        rounds["pull"].append(pulled)
+        print(f"  pull:         {pulled.rate:,.0f} rec/s ({pulled.note})")
+    for phase_name, measured in rounds.items():
+        phases[phase_name] = median_phase(measured)
     phone.check_pulled(pages)
     print(f"  checked: all {len(phone.order):,} pulled states equal the phone's ({base} were warm-up records)")
     del pages
@@ -822,9 +846,17 @@ def bench_database(name: str, args: argparse.Namespace, stack: list) -> Outcome:
     try:
         if name == "postgres":
             assert dsn is not None
-            floor = asyncio.run(raw_postgres(dsn, rows, args.push))
+            floors = [asyncio.run(raw_postgres(dsn, rows, args.push)) for _ in range(args.rounds)]
         else:
-            floor = asyncio.run(raw_sqlite(data_dir / "fieldbook.db", rows, args.push))
+            floors = [asyncio.run(raw_sqlite(data_dir / "fieldbook.db", rows, args.push)) for _ in range(args.rounds)]
+        floor = Floor(
+            median_phase([f.write for f in floors]),
+            median_phase([f.read for f in floors]),
+            median_phase([f.bare_write for f in floors]),
+            median_phase([f.bare_read for f in floors]),
+            floors[0].indexes,
+            floors[0].foreign_keys,
+        )
     finally:
         gc.unfreeze()
     phases["raw write"], phases["raw read"] = floor.write, floor.read
@@ -834,7 +866,8 @@ def bench_database(name: str, args: argparse.Namespace, stack: list) -> Outcome:
         f" the server's own contact rows; no search_entry/FTS writes (the server's are timed apart: index creates, index edits)"
     )
     print(f"  {floor_note}")
-    print(f"  raw write:    {floor.write.rate:,.0f} rec/s   raw read: {floor.read.rate:,.0f} rec/s")
+    print(f"  raw write:    {floor.write.rate:,.0f} rec/s ({floor.write.note})")
+    print(f"  raw read:     {floor.read.rate:,.0f} rec/s ({floor.read.note})")
     print(f"  bare floor (primary key and seq index only, rows built by the bench):"
           f" write {floor.bare_write.rate:,.0f} rec/s, read {floor.bare_read.rate:,.0f} rec/s")
     return Outcome(name, phases, (load_before, os.getloadavg()[0]), floor_note)
@@ -894,11 +927,12 @@ def main() -> int:
     parser.add_argument("--pull", type=int, default=50_000, help="records on the server to pull (default 50,000)")
     parser.add_argument("--batch", type=int, default=500, help="records per push (default 500)")
     parser.add_argument("--page", type=int, default=1000, help="pull page size asked for (server cap 1000)")
+    parser.add_argument("--rounds", type=int, default=3, help="times each phase and the floor run; the median counts (default 3)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--py-spy", metavar="DIR", help="sample the server with py-spy during each timed phase")
     args = parser.parse_args()
-    if args.push < 1 or args.pull < 1 or not 1 <= args.batch <= 1000:
-        parser.error("--push and --pull must be positive, --batch 1..1000")
+    if args.push < 1 or args.pull < 1 or args.rounds < 1 or not 1 <= args.batch <= 1000:
+        parser.error("--push, --pull and --rounds must be positive, --batch 1..1000")
     revision = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     print(f"sync bench at {revision or 'an unknown revision'}: push {args.push:,} in batches of {args.batch},"
           f" pull {args.pull:,} in pages of {args.page}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
