@@ -324,6 +324,16 @@ def test_pull_page_joined_by_the_database_is_the_page_row_by_row(env: Env, monke
     monkeypatch.setattr(services, "_read_page", unordered)
     assert pages() == joined
 
+    # Rows the database sent out of seq order are put back in order.
+    real_fetch = services.fetch
+
+    async def reversed_rows(engine: Any, sql: str, *args: Any) -> list:
+        rows = await real_fetch(engine, sql, *args)
+        return rows[::-1] if "LEFT JOIN" in sql else rows
+
+    monkeypatch.setattr(services, "fetch", reversed_rows)
+    assert pages() == joined
+
 
 def test_pull_skips_nothing_edited_while_a_page_is_read(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     """A record edited right after a page was read comes in a later page, edited."""

@@ -280,15 +280,15 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
         if after > 0:
             left_behind = await _left_behind(user, epoch)
         after = 0
-    # Read the clock first: every change up to it has committed (writers commit in seq order).
-    clock = (await fetch(engine, "SELECT value FROM sync_clock WHERE id = 1"))[0]["value"]
     # On PostgreSQL the page goes row by row: there string_agg costs the database more than
     # the rows cost Python (measured with bench/sync_bench.py and EXPLAIN ANALYZE), and the
     # database is the part that does not scale out.
     page = await _read_page(engine, user, after, limit) if is_sqlite(engine) else None
     if page is None:
         page = await _read_page_by_rows(engine, user, after, limit)
-    last, more, records_json = page
+    # The clock comes from the page's own statement, so from the same snapshot: every change
+    # up to it had committed (writers commit in seq order) and is in that snapshot.
+    last, more, records_json, clock = page
     upto = last if more else max(clock, last or 0)
     gone = left_behind + await _gone(user, after, upto, records_json)
     # Stored states are canonical wire JSON (store() encodes the merged Record): they go out
@@ -297,9 +297,12 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
     return sync.PullPage(records=records, gone=gone, cursor=encode_cursor(upto, user.moved_seq), more=more)
 
 
-#: A page: the seq of the last change in it (None: nothing), whether more follow, and the JSON
-#: array of the states of its changes, oldest first.
-Page = tuple[int | None, bool, bytes]
+#: A page: the seq of the last change in it (None: nothing), whether more follow, the JSON
+#: array of the states of its changes, oldest first, and the clock as the page was read.
+Page = tuple[int | None, bool, bytes, int]
+
+#: The clock, as a scalar subquery of the statement reading a page: so from its snapshot.
+_CLOCK = "(SELECT value FROM sync_clock WHERE id = 1)"
 
 
 def _changes_sql(user: CurrentUser, after: int, limit: int, columns: str) -> tuple[str, list[Any]]:
@@ -351,7 +354,7 @@ async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> 
         # BLOB: the array goes out as the bytes it is, with no decoding to text and back.
         "SELECT group_concat(CAST(seq AS TEXT), ',') AS seqs,"
         " CAST('[' || coalesce(group_concat(state, ','), '') || ']' AS BLOB) AS states,"
-        f" (SELECT count(*) FROM ({waiting}) AS waiting) AS n"
+        f" (SELECT count(*) FROM ({waiting}) AS waiting) AS n, {_CLOCK} AS clock"
         f" FROM ({' UNION ALL '.join(parts)} ORDER BY seq LIMIT {{}}) AS page",
         *waiting_args,
         *args,
@@ -361,16 +364,29 @@ async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> 
     seqs = list(map(int, seqs_text.split(","))) if seqs_text else []
     if len(seqs) != min(count, limit) or not all(map(operator.lt, seqs, itertools.islice(seqs, 1, None))):
         return None
-    return (seqs[-1] if seqs else None), count > limit, states
+    return (seqs[-1] if seqs else None), count > limit, states, rows[0]["clock"]
 
 
 async def _read_page_by_rows(engine: Any, user: CurrentUser, after: int, limit: int) -> Page:
     """The same as _read_page, a row per change, in one statement: on PostgreSQL, and SQLite's fallback."""
     sql, args = _page_sql(user, after, limit)
-    rows = await fetch(engine, sql, *args)
+    # The clock joined to the page, so that it comes, from the same snapshot, with no change
+    # too: one row of nulls but the clock. No ORDER BY: PostgreSQL would sort the page's
+    # megabyte again, though the join (a nested loop, the clock's one row outside) keeps the
+    # page's order; that order is checked here, and restored in the unlikely case it was not.
+    rows = await fetch(
+        engine,
+        f"SELECT page.seq AS seq, page.state AS state, clock.value AS clock"
+        f" FROM sync_clock clock LEFT JOIN ({sql}) AS page ON 1 = 1 WHERE clock.id = 1",
+        *args,
+    )
+    clock = rows[0]["clock"]
+    rows = [r for r in rows if r["seq"] is not None]
+    if not all(a["seq"] < b["seq"] for a, b in itertools.pairwise(rows)):
+        rows.sort(key=lambda r: r["seq"])
     sent = rows[:limit]
     last = sent[-1]["seq"] if sent else None
-    return last, len(rows) > limit, ("[" + ",".join(r["state"] for r in sent) + "]").encode()
+    return last, len(rows) > limit, ("[" + ",".join(r["state"] for r in sent) + "]").encode(), clock
 
 
 class _RecordId(msgspec.Struct):
