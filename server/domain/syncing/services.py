@@ -77,14 +77,11 @@ def _all_valid(kind: Kind, fresh: dict[str, list[sync.Sibling]]) -> bool:
         if len(siblings) != 1:
             return False
         values[name] = siblings[0][0]
-    try:
-        msgspec.convert(values, type=kind.update, strict=True)
-    except msgspec.ValidationError:
-        return False
-    return True
+    return _converts(values, kind.update)
 
 
 def _converts(values: dict[str, Any], shape: type) -> bool:
+    """Whether `values` are valid as `shape`, strictly."""
     try:
         msgspec.convert(values, type=shape, strict=True)
     except msgspec.ValidationError:
