@@ -457,7 +457,10 @@ def _search_text(kind: Kind, values: dict[str, Any], names: dict[str, str]) -> s
 
 # The entry of a record that had one is replaced in place (its FTS row follows by trigger);
 # one that had none gets one.
-_SEARCH_REPLACE = "INSERT INTO search_entry (record_type, record_id, body) VALUES ({}, {}, {})" " ON CONFLICT (record_id) DO UPDATE SET record_type = excluded.record_type, body = excluded.body"
+_SEARCH_REPLACE = (
+    "INSERT INTO search_entry (record_type, record_id, body) VALUES ({}, {}, {})"
+    " ON CONFLICT (record_id) DO UPDATE SET record_type = excluded.record_type, body = excluded.body"
+)
 _SEARCH_DELETE = "DELETE FROM search_entry WHERE record_id = {}"
 
 
@@ -488,14 +491,14 @@ async def index_changes(engine: Engine) -> int:
             changes: list[tuple[int, Kind, str, sync.Record]] = []
             for kind in KINDS.values():
                 table = kind.table._meta.tablename
-                for row in await raw(
+                for row in await fetch(
                     engine,
-                    f"SELECT id, seq, state FROM {table} WHERE seq > {{}} AND seq <= {{}} ORDER BY seq LIMIT {{}}",
+                    f"SELECT CAST(id AS TEXT) AS id, seq, state FROM {table} WHERE seq > {{}} AND seq <= {{}} ORDER BY seq LIMIT {{}}",
                     mark,
                     tx.start,
                     INDEX_CHUNK,
                 ):
-                    changes.append((int(row["seq"]), kind, str(row["id"]), decode_state(row["state"])))
+                    changes.append((int(row["seq"]), kind, row["id"], decode_state(row["state"])))
             changes.sort(key=lambda change: change[0])
             # A table that filled its LIMIT may have more below the others' last: stop at the
             # chunk's last seq, which no such table has passed.
@@ -659,8 +662,8 @@ async def store(
 
     `existed` is the stored row (None for a new record); a caller that has decoded its state
     already passes that along as `existed["known"]`, one that has its visible values passes
-    them as `values`, and one that has encoded the state passes the JSON. The writes are deferred (WriteTransaction.defer): any later query
-    in the transaction sees them.
+    them as `values`, and one that has encoded the state passes the JSON as `state_json`. The
+    writes are deferred (WriteTransaction.defer): any later query in the transaction sees them.
     """
     if values is None:
         values = sync.visible(state)
