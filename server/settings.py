@@ -155,7 +155,7 @@ def from_env() -> Settings:
         database=DatabaseSettings(url=url),
         server=ServerSettings(
             host=os.environ.get("HOST", "127.0.0.1"),
-            port=int(os.environ.get("PORT", "8000")),
+            port=_int_env("PORT", 8000),
             access_log=os.environ.get("ACCESS_LOG", "").lower() in {"1", "true", "yes"},
         ),
         security=SecuritySettings(

@@ -44,6 +44,17 @@ def test_secret_key_is_generated_once_into_the_data_folder(monkeypatch: pytest.M
     assert from_env().security.secret_key == "from-the-environment"
 
 
+@pytest.mark.parametrize("name", ["PORT", "PUSH_CONCURRENCY", "PUSH_KEEP_DAYS"])
+def test_a_number_setting_that_is_not_a_number_names_itself(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str) -> None:
+    monkeypatch.setenv("FIELDBOOK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", "x")
+    monkeypatch.setenv(name, "eight")
+    with pytest.raises(ValueError, match=f"^{name} must be a whole number, not 'eight'$"):
+        from_env()
+    monkeypatch.setenv(name, "")
+    assert from_env()  # empty: the default
+
+
 def test_migrate_add_user_and_serve(tmp_path: Path) -> None:
     env = _env(tmp_path)
     run = lambda *args, **kw: subprocess.run([FIELDBOOK, *args], env=env, capture_output=True, text=True, timeout=120, **kw)  # noqa: E731
