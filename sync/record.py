@@ -383,3 +383,77 @@ def new_siblings(incoming: Record, known: Record | None) -> dict[str, list[Sibli
         if fresh:
             out[name] = _canonical(fresh)
     return out
+
+
+# -- the usual push, in one pass ------------------------------------------------
+
+
+def merge_push(incoming: Record, known: Record | None, replica: str) -> tuple[Record, dict[str, list[Sibling]]] | None:
+    """For the usual honest push, what the server otherwise finds in three passes:
+    ``authorship_errors`` is empty, and this is ``(merge(known or new, incoming),
+    new_siblings(incoming, known))``. None when the push is not of the usual shape (a field
+    with two siblings on either side, ``deleted`` written or held, a dot the server has seen
+    but does not hold, anything dishonest); the caller then takes the general path, which
+    also names what is wrong.
+
+    The usual shape: every field of each side holds one sibling; each field the phone sent
+    either comes back as the server holds it or carries a new sibling of ``replica``'s, that
+    has seen the server's; each field the server holds and the phone did not send is one the
+    phone has not seen.
+    """
+    in_vv, in_fields = incoming.vv, incoming.fields
+    if known is None:
+        known_vv: Mapping[str, int] = {}
+        known_fields: Mapping[str, list[Sibling]] = {}
+    else:
+        if (known.type, known.id) != (incoming.type, incoming.id):
+            return None
+        known_vv, known_fields = known.vv, known.fields
+    for r, c in in_vv.items():
+        if r != replica and c > known_vv.get(r, 0):
+            return None
+    fields: dict[str, list[Sibling]] = {}
+    fresh: dict[str, list[Sibling]] = {}
+    for name, sibs in in_fields.items():
+        if len(sibs) != 1 or name == DELETED:
+            return None
+        s = sibs[0]
+        if type(s) is not tuple:
+            return None
+        r, c = s[1], s[2]
+        if in_vv.get(r, 0) < c:
+            return None  # not seen by the record's own vv
+        held = known_fields.get(name)
+        if held is not None:
+            if len(held) != 1:
+                return None
+            h = held[0]
+            if h[1] == r and h[2] == c:
+                # Sent back: it must be the very sibling held, and one the server has seen.
+                if type(h) is tuple and h[3] == s[3] and known_vv.get(r, 0) >= c and _identical(h[0], s[0]):
+                    fields[name] = held
+                    continue
+                return None
+            if in_vv.get(h[1], 0) < h[2]:
+                return None  # the phone has not seen the held sibling: a conflict
+        if r != replica or known_vv.get(r, 0) >= c:
+            return None  # not a new sibling of the pushing replica's
+        fields[name] = fresh[name] = [s]
+    for name, held in known_fields.items():
+        if name in in_fields:
+            continue
+        if name == DELETED:
+            return None
+        for h in held:
+            if in_vv.get(h[1], 0) >= h[2]:
+                return None  # dropped without writing the field (or merged away): the long way
+        canonical = _canonical(held)
+        if canonical:
+            fields[name] = canonical
+    merged = Record(
+        type=incoming.type,
+        id=incoming.id,
+        vv=vvs.merge(known_vv, in_vv),
+        fields={name: fields[name] for name in sorted(fields)},
+    )
+    return merged, {name: fresh[name] for name in sorted(fresh)}

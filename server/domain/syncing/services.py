@@ -182,15 +182,20 @@ async def _merge_one(
         existed, known, visible = (before.row, before.known, before.visible) if before else (None, None, False)
     if known is not None and not visible:
         return _rejected(record, [("id", f"you may not write this {kind.name}")])
-    errors = sync.authorship_errors(record, known, replica)
-    if errors:
-        return _rejected(record, errors)
-    merged = sync.merge(known, record) if known is not None else sync.merge(sync.new(record.type, record.id), record)
+    # The usual push in one pass; anything else the general way, which names what is wrong.
+    usual = sync.merge_push(record, known, replica)
+    if usual is not None:
+        merged, fresh = usual
+    else:
+        errors = sync.authorship_errors(record, known, replica)
+        if errors:
+            return _rejected(record, errors)
+        merged = sync.merge(known, record) if known is not None else sync.merge(sync.new(record.type, record.id), record)
+        # Merged onto a new record, every sibling is one the server had not seen: the same as
+        # new_siblings(record, None), without a second pass.
+        fresh = sync.new_siblings(record, known) if known is not None else merged.fields
     if known is not None and merged.vv == known.vv and merged == known:
         return sync.PushResult(type=record.type, id=record.id, status="ok", record=known)
-    # Merged onto a new record, every sibling is one the server had not seen: the same as
-    # new_siblings(record, None), without a second pass.
-    fresh = sync.new_siblings(record, known) if known is not None else merged.fields
     values = sync.visible(merged)
     errors = await _value_errors(kind, user, values, fresh, known)
     if errors:
