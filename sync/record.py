@@ -225,7 +225,13 @@ def merge(a: Record, b: Record) -> Record:
 
 def visible(rec: Record) -> dict[str, Any]:
     """Per field, the value of the sibling with greatest (t, replica, counter)."""
-    return {name: _visible_sibling(sibs)[0] for name, sibs in sorted(rec.fields.items()) if sibs}
+    out: dict[str, Any] = {}
+    for name, sibs in sorted(rec.fields.items()):
+        if len(sibs) == 1:
+            out[name] = sibs[0][0]  # the usual field, without a call per field
+        elif sibs:
+            out[name] = _visible_sibling(sibs)[0]
+    return out
 
 
 def _deletion_vector(rec: Record) -> dict[str, int] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -110,6 +111,20 @@ def test_pushed_record_is_stored_visible_to_rest_and_answered_merged(env: Env) -
     shown = env.as_("rep").get(f"/api/v1/contacts/{state.id}").json()
     assert shown["name"] == "Ada Lovelace" and shown["emails"] == ["ada@example.test"]
     assert env.as_("rep").get("/api/v1/contacts", params={"q": "lovelace"}).json()["total"] == 1
+
+
+def test_a_push_marks_when_its_device_was_last_seen(env: Env) -> None:
+    from server.domain.accounts.tables import Device
+
+    phone = Phone(env.as_("rep"))
+    seen = lambda: env.call(lambda: Device.select(Device.last_seen_at).where(Device.replica == phone.replica).first())["last_seen_at"]  # noqa: E731
+    assert seen() is None
+    before = dt.datetime.now(dt.timezone.utc)
+    phone.push(contact(phone, env))
+    first = seen()
+    assert first is not None and first >= before - dt.timedelta(seconds=1)
+    phone.push(contact(phone, env))
+    assert seen() >= first
 
 
 def test_push_repeated_after_a_lost_answer_changes_nothing(env: Env) -> None:
