@@ -116,11 +116,16 @@ class Kind:
     words: Callable[[dict[str, Any], dict[str, str]], Iterable[str]]
     order_by: tuple[Column, bool]  # column, ascending
     field_names: tuple[str, ...] = field(default=())
+    #: The same names, for membership tests.
+    field_set: frozenset[str] = field(default=frozenset())
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: Every field's value before anyone writes it (its default, else None), in field order.
+    unwritten: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         spec = msgspec.structs.fields(self.fields)
         object.__setattr__(self, "field_names", tuple(f.name for f in spec))
+        object.__setattr__(self, "field_set", frozenset(self.field_names))
         object.__setattr__(
             self,
             "defaults",
@@ -130,6 +135,7 @@ class Kind:
                 if f.default is not msgspec.NODEFAULT or f.default_factory is not msgspec.NODEFAULT
             },
         )
+        object.__setattr__(self, "unwritten", {name: self.defaults.get(name) for name in self.field_names})
 
 
 KINDS: dict[str, Kind] = {
@@ -327,13 +333,15 @@ def answer(kind: Kind, state: sync.Record, updated_at: Any, values: dict[str, An
     """The API's view of a record: its visible values (`values`, when the caller has them),
     with defaults for fields never written."""
     shown = sync.visible(state) if values is None else values
-    out: dict[str, Any] = {"id": state.id}
-    defaults = kind.defaults
-    for name in kind.field_names:
-        out[name] = shown[name] if name in shown else defaults.get(name)
+    # Keys in field order (the unwritten ones'), values written over them.
+    out: dict[str, Any] = {"id": state.id, **kind.unwritten}
+    names = kind.field_set
+    for name, value in shown.items():
+        if name in names:
+            out[name] = value
     out["updated_at"] = _iso(updated_at)
     conflicted = [k for k, siblings in state.fields.items() if len(siblings) > 1]
-    out["conflicts"] = sorted(k for k in conflicted if k in kind.field_names or k == "deleted") if conflicted else []
+    out["conflicts"] = sorted(k for k in conflicted if k in names or k == "deleted") if conflicted else []
     return out
 
 

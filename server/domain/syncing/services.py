@@ -73,7 +73,7 @@ def _all_valid(kind: Kind, fresh: dict[str, list[sync.Sibling]]) -> bool:
     messages as ever."""
     values = {}
     for name, siblings in fresh.items():
-        if name == sync.DELETED or name not in kind.field_names:
+        if name == sync.DELETED or name not in kind.field_set:
             continue
         if len(siblings) != 1:
             return False
@@ -100,17 +100,17 @@ async def _value_errors(
     written_ruled = bool(ruled & fresh.keys())
     # The values the record would show, defaults included: for the write rules, and a new
     # record's whole check. An edit writing no ruled field needs neither.
-    shown = {**kind.defaults, **{k: v for k, v in values.items() if k in kind.field_names}} if known is None or written_ruled else {}
+    shown = {**kind.defaults, **{k: v for k, v in values.items() if k in kind.field_set}} if known is None or written_ruled else {}
     # A new record whose fields each have one sibling, valid as a whole: then each of its
     # values is valid alone (kind.update types every field as kind.fields does), with no
     # second conversion.
-    whole = known is None and all(len(s) == 1 for n, s in fresh.items() if n in kind.field_names) and _converts(shown, kind.fields)
+    whole = known is None and all(len(s) == 1 for n, s in fresh.items() if n in kind.field_set) and _converts(shown, kind.fields)
     all_valid = whole or _all_valid(kind, fresh)
     before = None if known is None else sync.visible(known) if written_ruled else {}
     for name, siblings in fresh.items():
         if name == sync.DELETED:
             continue  # its shape is checked with the authorship rules
-        if name not in kind.field_names:
+        if name not in kind.field_set:
             errors.append((name, f"a {kind.name} has no field {name!r}"))
             continue
         for value, *_ in siblings:
