@@ -1,5 +1,6 @@
 """The record merge of SYNC.md: pure functions from record states to record states."""
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -48,6 +49,9 @@ def _identical(x: Any, y: Any) -> bool:
         return False
     if kind is str or x is None or kind is int or kind is bool:
         return x == y
+    if kind is float:
+        # Equal floats have one shortest form, but for the sign of a zero (NaN equals nothing).
+        return x == y and (x != 0.0 or math.copysign(1.0, x) == math.copysign(1.0, y))
     if kind is list:
         # Python's == first, in C; then the items must be strings, for [1] == [True]. A string
         # equals only a string, so y's items are strings too.

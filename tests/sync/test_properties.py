@@ -3,6 +3,7 @@
 Set FIELDBOOK_SOAK=1 for a long soak (well over 10^5 replica operations).
 """
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -180,6 +181,22 @@ def test_new_siblings_are_those_whose_dots_the_known_state_has_not_seen(incoming
         for name, sibs in incoming.fields.items()
     }
     assert {name: [(s[1], s[2]) for s in sibs] for name, sibs in fresh.items()} == {k: v for k, v in expected.items() if v}
+
+
+_plain_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1.0, 1, True]), st.text(max_size=3), st.lists(st.sampled_from(["a", 1, True, 1.0]), max_size=2),
+)
+
+
+@ALGEBRA_SETTINGS
+@given(_plain_values, _plain_values)
+def test_values_taken_as_identical_have_one_json_text(x: Any, y: Any) -> None:
+    if records._identical(x, y):
+        assert msgspec.json.encode(x) == msgspec.json.encode(y)
+    finite = type(x) is not float or math.isfinite(x)  # NaN and the infinities encode as null
+    if type(x) is type(y) and type(x) in (str, int, bool, float) and finite and msgspec.json.encode(x) == msgspec.json.encode(y):
+        assert records._identical(x, y)  # decided, not merely "not decided"
 
 
 def _general_push(incoming: Record, known: Record | None, replica: str) -> tuple[Record, dict[str, list]] | None:
