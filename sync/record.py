@@ -425,6 +425,18 @@ def merge_push(incoming: Record, known: Record | None, replica: str) -> tuple[Re
     fields: dict[str, list[Sibling]] = {}
     fresh: dict[str, list[Sibling]] = {}
     for name, sibs in in_fields.items():
+        held = known_fields.get(name)
+        if held is not None and held == sibs:
+            # Sent back as held (by Python's ==, in C: most fields of an edit). It must be one
+            # sibling, of one JSON text on both sides, that the pushed vv has seen (another
+            # replica's, the server's vv too: the vv check above holds the pushed vv to it).
+            h = held[0] if len(held) == 1 else None
+            if h is None or type(h) is not tuple:
+                return None
+            if in_vv.get(h[1], 0) < h[2] or not _identical(h[0], sibs[0][0]):
+                return None
+            fields[name] = held
+            continue
         if len(sibs) != 1 or name == DELETED:
             return None
         s = sibs[0]
@@ -433,17 +445,12 @@ def merge_push(incoming: Record, known: Record | None, replica: str) -> tuple[Re
         r, c = s[1], s[2]
         if in_vv.get(r, 0) < c:
             return None  # not seen by the record's own vv
-        held = known_fields.get(name)
         if held is not None:
             if len(held) != 1:
                 return None
             h = held[0]
             if h[1] == r and h[2] == c:
-                # Sent back: it must be the very sibling held, and one the server has seen.
-                if type(h) is tuple and h[3] == s[3] and known_vv.get(r, 0) >= c and _identical(h[0], s[0]):
-                    fields[name] = held
-                    continue
-                return None
+                return None  # the held dot, not as held: another edit claims it
             if in_vv.get(h[1], 0) < h[2]:
                 return None  # the phone has not seen the held sibling: a conflict
         if r != replica or known_vv.get(r, 0) >= c:

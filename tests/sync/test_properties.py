@@ -249,6 +249,25 @@ def test_the_one_pass_push_leaves_a_sibling_sent_back_changed_to_the_general_pat
         assert _general_push(pushed, known, "a") is None  # the general path names what is wrong
     same = Record(type="deal", id=RECORD_IDS[1], vv={"a": 1}, fields={"x": [("v", "a", 1, 5)]})
     assert records.merge_push(same, known, "a") == _general_push(same, known, "a") == (known, {})
+    # Equal by Python's == but not as JSON; a dot the pushed vv has not seen; another replica's
+    # dot the server's vv has not (no stored state is so): each the general path refuses.
+    one = Record(type="deal", id=RECORD_IDS[1], vv={"a": 1}, fields={"x": [(1, "a", 1, 5)]})
+    true = Record(type="deal", id=RECORD_IDS[1], vv={"a": 1}, fields={"x": [(True, "a", 1, 5)]})
+    unseen_by_itself = Record(type="deal", id=RECORD_IDS[1], vv={}, fields={"x": [("v", "a", 1, 5)]})
+    unseen_by_server = Record(type="deal", id=RECORD_IDS[1], vv={}, fields={"x": [("v", "b", 1, 5)]})
+    pushed_back = Record(type="deal", id=RECORD_IDS[1], vv={"b": 1}, fields={"x": [("v", "b", 1, 5)]})
+    for pushed, stored in [(true, one), (unseen_by_itself, known), (pushed_back, unseen_by_server)]:
+        assert pushed.fields == stored.fields  # sent back as held, by ==
+        assert records.merge_push(pushed, stored, "a") is None
+        assert _general_push(pushed, stored, "a") is None
+    # Siblings as lists, not the tuples every decoded state holds: the general path makes them
+    # canonical. A kept record's `deleted` (null) sent back: the same as any field.
+    listed = Record(type="deal", id=RECORD_IDS[1], vv={"a": 1}, fields={"x": [["v", "a", 1, 5]]})  # type: ignore[list-item]
+    kept = Record(type="deal", id=RECORD_IDS[1], vv={"a": 2}, fields={"deleted": [(None, "a", 2, 6)], "x": [("v", "a", 1, 5)]})
+    for pushed, stored in [(listed, listed), (kept, kept)]:
+        fast = records.merge_push(pushed, stored, "a")
+        assert fast is None or fast == _general_push(pushed, stored, "a")
+    assert records.merge_push(kept, kept, "a") == (kept, {})
 
 
 # -- states reachable by honest replicas --------------------------------------
