@@ -428,12 +428,13 @@ def merge_push(incoming: Record, known: Record | None, replica: str) -> tuple[Re
         held = known_fields.get(name)
         if held is not None and held == sibs:
             # Sent back as held (by Python's ==, in C: most fields of an edit). It must be one
-            # sibling, of one JSON text on both sides, that the pushed vv has seen (another
-            # replica's, the server's vv too: the vv check above holds the pushed vv to it).
+            # sibling, of one JSON text on both sides, that both vvs have seen (else it would be
+            # new to the server, though held: no stored state is so, but the rule stands).
             h = held[0] if len(held) == 1 else None
             if h is None or type(h) is not tuple:
                 return None
-            if in_vv.get(h[1], 0) < h[2] or not _identical(h[0], sibs[0][0]):
+            r, c = h[1], h[2]
+            if in_vv.get(r, 0) < c or known_vv.get(r, 0) < c or not _identical(h[0], sibs[0][0]):
                 return None
             fields[name] = held
             continue
@@ -453,8 +454,10 @@ def merge_push(incoming: Record, known: Record | None, replica: str) -> tuple[Re
                 return None  # the held dot, not as held: another edit claims it
             if in_vv.get(h[1], 0) < h[2]:
                 return None  # the phone has not seen the held sibling: a conflict
-        if r != replica or known_vv.get(r, 0) >= c:
-            return None  # not a new sibling of the pushing replica's
+        if known_vv.get(r, 0) >= c:
+            # Not new. (A new one is the pushing replica's: another's, seen by the pushed vv,
+            # is seen by the server's too, or the vv check above has refused the push.)
+            return None
         fields[name] = fresh[name] = [s]
     for name, held in known_fields.items():
         if name in in_fields:
