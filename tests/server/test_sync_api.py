@@ -417,6 +417,26 @@ def test_a_deal_moved_to_another_rep_is_gone_for_the_first(env: Env) -> None:
     assert manager.pull()[1] == [{"type": "deal", "id": deal.id}]
 
 
+def test_pull_asks_for_gone_records_only_after_an_audience_change(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.domain.syncing import services
+
+    asked: list[tuple[int, int]] = []
+    real_gone = services._gone
+
+    async def counted(user: Any, after: int, upto: int, records_json: bytes) -> list:
+        asked.append((after, upto))
+        return await real_gone(user, after, upto, records_json)
+
+    monkeypatch.setattr(services, "_gone", counted)
+    rep = Phone(env.as_("rep"))
+    deal = rep.edit("deal", new_id(), title="Handover", owner=env.world.users["rep"].id)
+    rep.push(deal, contact(rep, env))
+    assert len(rep.pull()[0]) == 2 and asked == []
+    env.as_("manager").patch(f"/api/v1/deals/{deal.id}", json={"owner": env.world.users["rep2"].id})
+    assert rep.pull() == ([], [{"type": "deal", "id": deal.id}]) and len(asked) == 1
+    assert rep.pull() == ([], []) and len(asked) == 1  # nothing moved since that cursor
+
+
 def test_a_user_moved_to_another_team_starts_over_and_their_records_follow(env: Env) -> None:
     from server.domain.crm.services import move_user
 

@@ -292,9 +292,11 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
         page = await _read_page_by_rows(engine, user, after, limit)
     # The clock comes from the page's own statement, so from the same snapshot: every change
     # up to it had committed (writers commit in seq order) and is in that snapshot.
-    last, more, records_json, clock = page
+    last, more, records_json, clock, moved = page
     upto = last if more else max(clock, last or 0)
-    gone = left_behind + await _gone(user, after, upto, records_json)
+    # No audience change after the cursor, in the page's snapshot: none in (after, upto]
+    # either, and no query for them (the usual page).
+    gone = left_behind + (await _gone(user, after, upto, records_json) if moved > after else [])
     # Stored states are canonical wire JSON (store() encodes the merged Record): they go out
     # as they are, byte for byte what decoding and encoding them again would give.
     records: Any = msgspec.Raw(records_json)
@@ -302,11 +304,14 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
 
 
 #: A page: the seq of the last change in it (None: nothing), whether more follow, the JSON
-#: array of the states of its changes, oldest first, and the clock as the page was read.
-Page = tuple[int | None, bool, bytes, int]
+#: array of the states of its changes, oldest first, the clock as the page was read, and the
+#: seq of the latest audience change then (0: none).
+Page = tuple[int | None, bool, bytes, int, int]
 
 #: The clock, as a scalar subquery of the statement reading a page: so from its snapshot.
 _CLOCK = "(SELECT value FROM sync_clock WHERE id = 1)"
+#: The latest audience change, the same way (from audience_change's seq index).
+_MOVED = "(SELECT coalesce(max(seq), 0) FROM audience_change)"
 
 
 def _changes_sql(user: CurrentUser, after: int, limit: int, columns: str) -> tuple[str, list[Any]]:
@@ -358,7 +363,7 @@ async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> 
         # BLOB: the array goes out as the bytes it is, with no decoding to text and back.
         "SELECT group_concat(CAST(seq AS TEXT), ',') AS seqs,"
         " CAST('[' || coalesce(group_concat(state, ','), '') || ']' AS BLOB) AS states,"
-        f" (SELECT count(*) FROM ({waiting}) AS waiting) AS n, {_CLOCK} AS clock"
+        f" (SELECT count(*) FROM ({waiting}) AS waiting) AS n, {_CLOCK} AS clock, {_MOVED} AS moved"
         f" FROM ({' UNION ALL '.join(parts)} ORDER BY seq LIMIT {{}}) AS page",
         *waiting_args,
         *args,
@@ -368,7 +373,7 @@ async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> 
     seqs = list(map(int, seqs_text.split(","))) if seqs_text else []
     if len(seqs) != min(count, limit) or not all(map(operator.lt, seqs, itertools.islice(seqs, 1, None))):
         return None
-    return (seqs[-1] if seqs else None), count > limit, states, rows[0]["clock"]
+    return (seqs[-1] if seqs else None), count > limit, states, rows[0]["clock"], rows[0]["moved"]
 
 
 async def _read_page_by_rows(engine: Any, user: CurrentUser, after: int, limit: int) -> Page:
@@ -380,17 +385,17 @@ async def _read_page_by_rows(engine: Any, user: CurrentUser, after: int, limit: 
     # page's order; that order is checked here, and restored in the unlikely case it was not.
     rows = await fetch(
         engine,
-        f"SELECT page.seq AS seq, page.state AS state, clock.value AS clock"
+        f"SELECT page.seq AS seq, page.state AS state, clock.value AS clock, {_MOVED} AS moved"
         f" FROM sync_clock clock LEFT JOIN ({sql}) AS page ON 1 = 1 WHERE clock.id = 1",
         *args,
     )
-    clock = rows[0]["clock"]
+    clock, moved = rows[0]["clock"], rows[0]["moved"]
     rows = [r for r in rows if r["seq"] is not None]
     if not all(a["seq"] < b["seq"] for a, b in itertools.pairwise(rows)):
         rows.sort(key=lambda r: r["seq"])
     sent = rows[:limit]
     last = sent[-1]["seq"] if sent else None
-    return last, len(rows) > limit, ("[" + ",".join(r["state"] for r in sent) + "]").encode(), clock
+    return last, len(rows) > limit, ("[" + ",".join(r["state"] for r in sent) + "]").encode(), clock, moved
 
 
 class _RecordId(msgspec.Struct):
