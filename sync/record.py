@@ -402,9 +402,9 @@ def merge_push(incoming: Record, known: Record | None, replica: str) -> tuple[Re
     """For the usual honest push, what the server otherwise finds in three passes:
     ``authorship_errors`` is empty, and this is ``(merge(known or new, incoming),
     new_siblings(incoming, known))``. None when the push is not of the usual shape (a field
-    with two siblings on either side, ``deleted`` written or held, a dot the server has seen
-    but does not hold, anything dishonest); the caller then takes the general path, which
-    also names what is wrong.
+    with two siblings on either side, a new ``deleted`` or a held one left out, a dot the
+    server has seen but does not hold, anything dishonest); the caller then takes the general
+    path, which also names what is wrong.
 
     The usual shape: every field of each side holds one sibling; each field the phone sent
     either comes back as the server holds it or carries a new sibling of ``replica``'s, that
