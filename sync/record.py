@@ -402,9 +402,9 @@ def merge_push(incoming: Record, known: Record | None, replica: str) -> tuple[Re
     """For the usual honest push, what the server otherwise finds in three passes:
     ``authorship_errors`` is empty, and this is ``(merge(known or new, incoming),
     new_siblings(incoming, known))``. None when the push is not of the usual shape (a field
-    with two siblings on either side, a new ``deleted`` or a held one left out, a dot the
-    server has seen but does not hold, anything dishonest); the caller then takes the general
-    path, which also names what is wrong.
+    with two siblings on either side, ``deleted`` written or held, a dot the server has seen
+    but does not hold, anything dishonest); the caller then takes the general path, which
+    also names what is wrong.
 
     The usual shape: every field of each side holds one sibling; each field the phone sent
     either comes back as the server holds it or carries a new sibling of ``replica``'s, that
@@ -431,8 +431,8 @@ def merge_push(incoming: Record, known: Record | None, replica: str) -> tuple[Re
             # sibling, of one JSON text on both sides, that both vvs have seen (else it would be
             # new to the server, though held: no stored state is so, but the rule stands).
             h = held[0] if len(held) == 1 else None
-            if h is None or type(h) is not tuple:
-                return None
+            if h is None or type(h) is not tuple or name == DELETED:
+                return None  # `deleted` too: the general path checks its shape even sent back
             r, c = h[1], h[2]
             if in_vv.get(r, 0) < c or known_vv.get(r, 0) < c or not _identical(h[0], sibs[0][0]):
                 return None
