@@ -329,7 +329,17 @@ def test_pull_page_joined_by_the_database_is_the_page_row_by_row(env: Env, monke
             if not body["more"]:
                 return out
 
+    by_rows = services._read_page_by_rows
+    fallbacks: list[int] = []
+
+    async def counted(*args: Any) -> Any:
+        fallbacks.append(1)
+        return await by_rows(*args)
+
+    monkeypatch.setattr(services, "_read_page_by_rows", counted)
     joined = pages()
+    assert fallbacks == []  # every page joined by the database, on either database
+    monkeypatch.setattr(services, "_read_page_by_rows", by_rows)
     assert [len(msgspec.json.decode(p)["records"]) for p in joined] == [2, 2, 1]
     assert [r["id"] for p in joined for r in msgspec.json.decode(p)["records"]] == [s.id for s in (*states[:1], *states[2:], states[1])]
 

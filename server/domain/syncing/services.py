@@ -284,10 +284,7 @@ async def pull(user: CurrentUser, cursor: tuple[int, int], limit: int) -> sync.P
         if after > 0:
             left_behind = await _left_behind(user, epoch)
         after = 0
-    # On PostgreSQL the page goes row by row: there string_agg costs the database more than
-    # the rows cost Python (measured with bench/sync_bench.py and EXPLAIN ANALYZE), and the
-    # database is the part that does not scale out.
-    page = await _read_page(engine, user, after, limit) if is_sqlite(engine) else None
+    page = await _read_page(engine, user, after, limit)
     if page is None:
         page = await _read_page_by_rows(engine, user, after, limit)
     # The clock comes from the page's own statement, so from the same snapshot: every change
@@ -338,33 +335,40 @@ def _page_sql(user: CurrentUser, after: int, limit: int) -> tuple[str, list[Any]
 
 
 async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> Page | None:
-    """SQLite: the next `limit` changes the user may see, with their states joined into one
-    JSON array by the database as they are stored, so that no row reaches Python on its own.
-    None if the database did not keep seq order; the caller then reads row by row.
+    """The next `limit` changes the user may see, with their states joined into one JSON array
+    by the database as they are stored, so that no row reaches Python on its own. None if the
+    database did not keep seq order; the caller then reads row by row.
 
     One statement, so one snapshot. The states come in seq order from the (visibility, seq)
     indexes, each table's part read in index order and merged, so that no state is copied into
     a sort (a task's aside: its two indexes merge). `waiting` counts, from those indexes alone,
     whether more than `limit` changes wait. The aggregate stands at the top of the statement:
     inside a subquery SQLite copies its megabyte result into a temporary table, and a bound
-    found by a statement of its own cost as much again (bench/sync_bench.py).
+    found by a statement of its own cost as much again (bench/sync_bench.py). The aggregate
+    has no ORDER BY of its own: PostgreSQL would sort the megabyte again for it. It takes the
+    page in the order the page comes, which is checked here.
     """
-    parts: list[str] = []
-    args: list[Any] = []
-    for kind in KINDS.values():
-        where, where_args = _visible_sql(kind, user, "t")
-        # seq bare, not CAST: an ORDER BY on an expression is one SQLite cannot read from the
-        # index (it would sort every state).
-        parts.append(f"SELECT t.seq AS seq, t.state AS state FROM {kind.table._meta.tablename} t WHERE t.seq > {{}} AND {where}")
-        args += [after, *where_args]
     waiting, waiting_args = _changes_sql(user, after, limit + 1, "t.seq AS seq")
+    if is_sqlite(engine):
+        parts: list[str] = []
+        args: list[Any] = []
+        for kind in KINDS.values():
+            where, where_args = _visible_sql(kind, user, "t")
+            # seq bare, not CAST: an ORDER BY on an expression is one SQLite cannot read from
+            # the index (it would sort every state).
+            parts.append(f"SELECT t.seq AS seq, t.state AS state FROM {kind.table._meta.tablename} t WHERE t.seq > {{}} AND {where}")
+            args += [after, *where_args]
+        changes = " UNION ALL ".join(parts)
+        # BLOB: the array goes out as the bytes it is, with no decoding to text and back.
+        joined = "group_concat(CAST(seq AS TEXT), ',') AS seqs, CAST('[' || coalesce(group_concat(state, ','), '') || ']' AS BLOB) AS states"
+    else:
+        # Each part bounded by its own LIMIT, as PostgreSQL reads an index only so.
+        changes, args = _changes_sql(user, after, limit, "t.seq AS seq, t.state AS state")
+        joined = "string_agg(seq::text, ',') AS seqs, '[' || coalesce(string_agg(state, ','), '') || ']' AS states"
     rows = await fetch(
         engine,
-        # BLOB: the array goes out as the bytes it is, with no decoding to text and back.
-        "SELECT group_concat(CAST(seq AS TEXT), ',') AS seqs,"
-        " CAST('[' || coalesce(group_concat(state, ','), '') || ']' AS BLOB) AS states,"
-        f" (SELECT count(*) FROM ({waiting}) AS waiting) AS n, {_CLOCK} AS clock, {_MOVED} AS moved"
-        f" FROM ({' UNION ALL '.join(parts)} ORDER BY seq LIMIT {{}}) AS page",
+        f"SELECT {joined}, (SELECT count(*) FROM ({waiting}) AS waiting) AS n, {_CLOCK} AS clock, {_MOVED} AS moved"
+        f" FROM ({changes} ORDER BY seq LIMIT {{}}) AS page",
         *waiting_args,
         *args,
         limit,
@@ -373,11 +377,11 @@ async def _read_page(engine: Any, user: CurrentUser, after: int, limit: int) -> 
     seqs = list(map(int, seqs_text.split(","))) if seqs_text else []
     if len(seqs) != min(count, limit) or not all(map(operator.lt, seqs, itertools.islice(seqs, 1, None))):
         return None
-    return (seqs[-1] if seqs else None), count > limit, states, rows[0]["clock"], rows[0]["moved"]
+    return (seqs[-1] if seqs else None), count > limit, states if isinstance(states, bytes) else states.encode(), rows[0]["clock"], rows[0]["moved"]
 
 
 async def _read_page_by_rows(engine: Any, user: CurrentUser, after: int, limit: int) -> Page:
-    """The same as _read_page, a row per change, in one statement: on PostgreSQL, and SQLite's fallback."""
+    """The same as _read_page, a row per change, in one statement: the fallback on either database."""
     sql, args = _page_sql(user, after, limit)
     # The clock joined to the page, so that it comes, from the same snapshot, with no change
     # too: one row of nulls but the clock. No ORDER BY: PostgreSQL would sort the page's
