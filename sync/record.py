@@ -323,25 +323,10 @@ def authorship_errors(incoming: Record, known: Record | None, replica: str) -> l
         if r != replica and c > known_vv.get(r, 0):
             errors.append(("vv", f"claims edit {c} of replica {r!r}, which the server has not seen"))
 
-    incoming_vv = incoming.vv
-    #: Fields whose one held sibling came back as it is: nothing of them can be dropped.
-    kept: set[str] = set()
+    # No shortcut here for the usual push: merge_push takes that in one pass, and this is the
+    # rule as written, for everything else.
     for name, sibs in sorted(incoming.fields.items()):
         held_siblings = known_fields.get(name)
-        if held_siblings and len(held_siblings) == 1 and len(sibs) == 1 and name != DELETED:
-            # The usual field of an edit: the one sibling the server holds, sent back as it is.
-            # Every check below then holds; anything else takes the long way.
-            s, h = sibs[0], held_siblings[0]
-            if (
-                s[1] == h[1]
-                and s[2] == h[2]
-                and s[3] == h[3]
-                and incoming_vv.get(s[1], 0) >= s[2]
-                and known_vv.get(s[1], 0) >= s[2]
-                and (_identical(s[0], h[0]) or _json_equal(s[0], h[0]))
-            ):
-                kept.add(name)
-                continue
         where = f"fields.{name}"
         held = _by_dot(held_siblings) if held_siblings else {}
         dots: set[Dot] = set()
@@ -368,8 +353,6 @@ def authorship_errors(incoming: Record, known: Record | None, replica: str) -> l
     # field; that edit's sibling is new to the server. Without one, the push
     # would erase another replica's edit that nobody replaced.
     for name, sibs in sorted(known_fields.items()):
-        if name in kept:
-            continue
         given = incoming.fields.get(name, ())
         if len(sibs) == 1 and len(given) == 1 and sibs[0][1] == given[0][1] and sibs[0][2] == given[0][2]:
             continue  # the one sibling held is still there: nothing dropped
