@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -21,6 +22,12 @@ from server.settings import DatabaseSettings
 
 #: Seconds a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT_S = 10
+#: WAL pages past which the writer checkpoints by itself, inside a commit, should the
+#: background checkpoint (PersistentSQLiteEngine._checkpoint) fall behind. SQLite's default
+#: is 1000: about every third push of 500 records then paid for the copy in its commit.
+WAL_BACKSTOP_PAGES = 10000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,6 +38,10 @@ class _LoopConnections:
     writer: aiosqlite.Connection | None = None
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     open_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Copies committed pages from the WAL into the database file, beside the writer.
+    checkpointer: aiosqlite.Connection | None = None
+    checkpoint: asyncio.Task | None = None
+    checkpoint_again: bool = False
 
 
 class PersistentTransaction(SQLiteTransaction):
@@ -69,6 +80,8 @@ class PersistentTransaction(SQLiteTransaction):
         finally:
             self.engine.current_transaction.reset(self.context)
             self._lock.release()
+        if exception is None:
+            self.engine.committed()  # type: ignore[attr-defined]
         return exception is None
 
 
@@ -107,6 +120,36 @@ class PersistentSQLiteEngine(SQLiteEngine):
             await connection.execute(pragma)
         return connection
 
+    def committed(self) -> None:
+        """After a write on this loop committed: checkpoint in the background (see _checkpoint)."""
+        conns = self._per_loop.get(asyncio.get_running_loop())
+        if conns is None or conns.writer is None:
+            return
+        if conns.checkpoint is not None and not conns.checkpoint.done():
+            conns.checkpoint_again = True
+            return
+        conns.checkpoint = asyncio.get_running_loop().create_task(self._checkpoint(conns), name="sqlite checkpoint")
+
+    async def _checkpoint(self, conns: _LoopConnections) -> None:
+        """Copy what the WAL holds into the database file, on a connection (and so a thread) of
+        its own, while the writer goes on. SQLite would otherwise do it inside whichever commit
+        fills the WAL past 1000 pages, with the write lock held: a copy of megabytes and two
+        fsyncs (about 30 ms after every third push of 500 records). PASSIVE: it never waits for
+        a reader or a writer, it copies what it can; one more runs if writes committed
+        meanwhile. The WAL is synced at each one, so a power cut can take back less than it
+        could with the autocheckpoint alone (synchronous = NORMAL syncs only at checkpoints)."""
+        try:
+            if conns.checkpointer is None:
+                conns.checkpointer = await self._connect()
+                await conns.checkpointer.execute("PRAGMA synchronous = NORMAL")
+            while True:
+                conns.checkpoint_again = False
+                await conns.checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                if not conns.checkpoint_again:
+                    return
+        except Exception:  # noqa: BLE001 - the writer's own autocheckpoint still runs
+            log.exception("background checkpoint failed")
+
     async def loop_connections(self) -> _LoopConnections:
         loop = asyncio.get_running_loop()
         conns = self._per_loop.get(loop)
@@ -117,6 +160,7 @@ class PersistentSQLiteEngine(SQLiteEngine):
                 if conns.writer is None:
                     conns.reader = await self._open()
                     conns.writer = await self._open()
+                    await conns.writer.execute(f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}")
         return conns
 
     async def close(self) -> None:
@@ -124,7 +168,9 @@ class PersistentSQLiteEngine(SQLiteEngine):
         conns = self._per_loop.pop(asyncio.get_running_loop(), None)
         if conns is None:
             return
-        for connection in (conns.reader, conns.writer):
+        if conns.checkpoint is not None:
+            await conns.checkpoint
+        for connection in (conns.reader, conns.writer, conns.checkpointer):
             if connection is not None:
                 await connection.close()
 
@@ -145,7 +191,9 @@ class PersistentSQLiteEngine(SQLiteEngine):
         if query.lstrip()[:6].upper() == "SELECT":
             return await self._execute(conns.reader, query, args)  # type: ignore[arg-type]
         async with conns.write_lock:
-            return await self._execute(conns.writer, query, args)  # type: ignore[arg-type]
+            rows = await self._execute(conns.writer, query, args)  # type: ignore[arg-type]
+        self.committed()
+        return rows
 
     async def run_querystring(self, querystring: QueryString, in_pool: bool = False):
         query, args = querystring.compile_string(engine_type=self.engine_type)
