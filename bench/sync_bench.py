@@ -22,7 +22,8 @@ For each database (default both; push 10,000, pull 50,000):
    states is the phone's work, as the floor decodes none. After the clock every page is decoded
    and the pulled states compared with the phone's own: every one must be there and equal.
 5. The raw floor, in the same run and through the server's driver: aiosqlite on the same file
-   (the server's pragmas, foreign keys on) or asyncpg on the same database. The same rows into
+   (the server's pragmas, foreign keys on: its writer's, page cache included, on the connection
+   that writes, its readers' on another that reads) or asyncpg on the same database. The same rows into
    the same schema: the server's own contact rows (every column as stored: state, view, seq,
    timestamps and the queryable columns; read untimed) go into a scratch table made with
    contact's own schema (SQLite: its CREATE TABLE and CREATE INDEX statements from sqlite_master,
@@ -593,8 +594,9 @@ class Floor:
     foreign_keys: int
 
 
-async def _timed_sqlite(conn: Any, table: str, columns: str, rows: list[tuple], write_n: int, label: str) -> tuple[Phase, Phase]:
-    """Insert rows[:write_n] in one timed transaction, the rest untimed, then one timed SELECT."""
+async def _timed_sqlite(conn: Any, reader: Any, table: str, columns: str, rows: list[tuple], write_n: int, label: str) -> tuple[Phase, Phase]:
+    """Insert rows[:write_n] in one timed transaction, the rest untimed, on `conn`; then one
+    timed SELECT on `reader`, as the server writes and reads on connections of their own."""
     insert = f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' for _ in rows[0])})"
     start = METER.snap()
     await conn.execute("BEGIN IMMEDIATE")
@@ -606,7 +608,7 @@ async def _timed_sqlite(conn: Any, table: str, columns: str, rows: list[tuple], 
         await conn.executemany(insert, rows[write_n:])
         await conn.execute("COMMIT")
     start = METER.snap()
-    async with conn.execute(f"SELECT id, seq, state FROM {table} ORDER BY seq") as cursor:
+    async with reader.execute(f"SELECT id, seq, state FROM {table} ORDER BY seq") as cursor:
         got = await cursor.fetchall()
     read = Phase.measured(f"{label} read", len(got), start, METER.snap(), raw=True, note="aiosqlite, one SELECT ... ORDER BY seq")
     return write, read
@@ -617,11 +619,17 @@ async def raw_sqlite(path: Path, rows: list[tuple], write_n: int) -> Floor:
 
     import aiosqlite
 
+    from server.db import CONNECTION_PRAGMAS, WRITER_PRAGMAS
+
     conn = await aiosqlite.connect(str(path), isolation_level=None)
+    reader = await aiosqlite.connect(str(path), isolation_level=None)
     try:
-        # The server's pragmas (server/db.py), foreign keys included.
-        for pragma in ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = 10000"):
+        # The server's pragmas (server/db.py), foreign keys included: its writer's on the
+        # connection that writes (its page cache among them), its readers' on the one that reads.
+        for pragma in (*CONNECTION_PRAGMAS, *WRITER_PRAGMAS):
             await conn.execute(pragma)
+        for pragma in CONNECTION_PRAGMAS:
+            await reader.execute(pragma)
         # The same rows: the server's own contact rows, every column as stored.
         async with conn.execute("SELECT * FROM contact ORDER BY seq") as cursor:
             names = ", ".join(f'"{d[0]}"' for d in cursor.description)
@@ -642,7 +650,7 @@ async def raw_sqlite(path: Path, rows: list[tuple], write_n: int) -> Floor:
             indexes = (await cursor.fetchone())[0]
         async with conn.execute(f"SELECT count(*) FROM pragma_foreign_key_list('{SAME}')") as cursor:
             foreign_keys = (await cursor.fetchone())[0]
-        write, read = await _timed_sqlite(conn, SAME, names, same_rows, write_n, "raw")
+        write, read = await _timed_sqlite(conn, reader, SAME, names, same_rows, write_n, "raw")
         await conn.execute(f"DROP TABLE {SAME}")
 
         await conn.execute("DROP TABLE IF EXISTS bench_raw")
@@ -656,10 +664,11 @@ async def raw_sqlite(path: Path, rows: list[tuple], write_n: int) -> Floor:
         # Timestamps as ISO text, as the server's driver stores them on SQLite.
         text_rows = [(*r[:4], r[4].isoformat(), r[5].isoformat(), *r[6:]) for r in rows]
         columns = "id, state, seq, deleted, created_at, updated_at, team, name, title, phone, email"
-        bare_write, bare_read = await _timed_sqlite(conn, "bench_raw", columns, text_rows, write_n, "bare")
+        bare_write, bare_read = await _timed_sqlite(conn, reader, "bench_raw", columns, text_rows, write_n, "bare")
         await conn.execute("DROP TABLE bench_raw")
         return Floor(write, read, bare_write, bare_read, indexes, foreign_keys)
     finally:
+        await reader.close()
         await conn.close()
 
 

@@ -32,17 +32,20 @@ def test_committed_writes_reach_the_database_file_without_waiting_for_the_wal_to
         for n in range(3):
             async with engine.transaction():
                 await engine._run("INSERT INTO t (n) VALUES (?)", [n])
-        writer = (await engine.loop_connections()).writer
-        backstop = (await writer.execute_fetchall("PRAGMA wal_autocheckpoint"))[0]["wal_autocheckpoint"]
+        conns = await engine.loop_connections()
+        backstop = (await conns.writer.execute_fetchall("PRAGMA wal_autocheckpoint"))[0]["wal_autocheckpoint"]
+        caches = [(await c.execute_fetchall("PRAGMA cache_size"))[0]["cache_size"] for c in (conns.writer, conns.reader)]
         await engine.close()  # waits for the checkpoint under way, and closes its connection too
-        return backstop
+        return backstop, caches
 
     try:
-        backstop = asyncio.run(work())
+        backstop, caches = asyncio.run(work())
         # A few rows are a few WAL pages: SQLite alone would leave them in the WAL until it
         # held 1000; the background checkpoint has copied them into the file.
         assert _rows_in_file_alone(path, tmp_path / "copy.db") == [(0,), (1,), (2,)]
         assert backstop == db.WAL_BACKSTOP_PAGES
+        # The writer's page cache is its own, 64 MiB; the reader keeps SQLite's 2 MiB.
+        assert caches == [-65536, -2000]
         assert set(threading.enumerate()) <= threads_before  # the checkpointer's thread too is gone
     finally:
         bystander.close()
