@@ -3,6 +3,9 @@
 import gc
 
 from server.app import create_app
+from server.memory import keep_large_buffers
+
+keep_large_buffers()
 
 app = create_app()
 
