@@ -152,10 +152,10 @@ class PersistentSQLiteEngine(SQLiteEngine):
         try:
             if conns.checkpointer is None:
                 conns.checkpointer = await self._connect()
-                await conns.checkpointer.execute("PRAGMA synchronous = NORMAL")
+                await conns.checkpointer.execute_fetchall("PRAGMA synchronous = NORMAL")
             while True:
                 conns.checkpoint_again = False
-                await conns.checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                await conns.checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
                 if not conns.checkpoint_again:
                     return
         except Exception:  # noqa: BLE001 - the writer's own autocheckpoint still runs
@@ -181,7 +181,7 @@ class PersistentSQLiteEngine(SQLiteEngine):
         if conns is None:
             return
         if conns.checkpoint is not None:
-            await conns.checkpoint
+            await asyncio.gather(conns.checkpoint, return_exceptions=True)  # cancelled or not
         for connection in (conns.reader, conns.writer, conns.checkpointer):
             if connection is not None:
                 await connection.close()
