@@ -609,7 +609,7 @@ async def _timed_sqlite(conn: Any, reader: Any, table: str, columns: str, rows: 
         await conn.execute("COMMIT")
     # The server copies its WAL into the database file after each commit, in the background
     # (server/db.py): its readers find it done. The floor's reader does too, untimed.
-    await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    await conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
     start = METER.snap()
     async with reader.execute(f"SELECT id, seq, state FROM {table} ORDER BY seq") as cursor:
         got = await cursor.fetchall()
