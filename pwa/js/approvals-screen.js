@@ -72,8 +72,12 @@ export async function render(main, { id: focusId }, ctx) {
       h('div', { class: 'actions wrap' }, button('approved', 'Approve', 'approve'), button('rejected', 'Reject', 'danger')));
   };
 
-  const draw = async () => {
+  // `unlessTyping`: a redraw the data asked for, which gives way if the manager has gone into a
+  // comment field while it read the data (replaced, the field would lose its focus and the
+  // words typed into it from then on).
+  const draw = async ({ unlessTyping = false } = {}) => {
     const [approvals, deals, people] = await Promise.all([store.listEntries('approval'), store.listEntries('deal'), cachedPeople()]);
+    if (unlessTyping && typing(body)) return;
     const dealsById = new Map(deals.map((d) => [d.id, d]));
     const mine = manager ? approvals : approvals.filter((a) => a.v.owner === ctx.me.id);
     const focused = focusId ? approvals.find((a) => a.id === focusId) : null;
@@ -112,7 +116,7 @@ export async function render(main, { id: focusId }, ctx) {
   };
   await draw();
   return {
-    refresh: () => { if (!typing(body)) draw(); },
+    refresh: () => { if (!typing(body)) draw({ unlessTyping: true }); },
     focus: focusId ? () => {
       const target = body.querySelector(`[data-approval="${focusId}"] h3`) || main.querySelector('h1');
       target?.setAttribute('tabindex', '-1');
