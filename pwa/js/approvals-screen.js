@@ -7,7 +7,7 @@ import { people as cachedPeople } from './rules.js';
 import {
   askedAt, changedSince, decidedAt, dealMovedOn, dealValues, describeChanges, personName, showValue, statusNotice, statusOf,
 } from './approval-status.js';
-import { h, clear, typing, empty, field, fmtWhen, cap } from './ui.js';
+import { h, clear, drawer, empty, field, fmtWhen, cap } from './ui.js';
 
 const WORD = { pending: 'Waiting', approved: 'Approved', rejected: 'Rejected', stale: 'Stale: the deal changed, ask again' };
 
@@ -72,12 +72,8 @@ export async function render(main, { id: focusId }, ctx) {
       h('div', { class: 'actions wrap' }, button('approved', 'Approve', 'approve'), button('rejected', 'Reject', 'danger')));
   };
 
-  // `unlessTyping`: a redraw the data asked for, which gives way if the manager has gone into a
-  // comment field while it read the data (replaced, the field would lose its focus and the
-  // words typed into it from then on).
-  const draw = async ({ unlessTyping = false } = {}) => {
+  const draw = drawer(body, async (show) => {
     const [approvals, deals, people] = await Promise.all([store.listEntries('approval'), store.listEntries('deal'), cachedPeople()]);
-    if (unlessTyping && typing(body)) return;
     const dealsById = new Map(deals.map((d) => [d.id, d]));
     const mine = manager ? approvals : approvals.filter((a) => a.v.owner === ctx.me.id);
     const focused = focusId ? approvals.find((a) => a.id === focusId) : null;
@@ -112,11 +108,11 @@ export async function render(main, { id: focusId }, ctx) {
             h('strong', { text: deal ? deal.v.title : 'A deal' }),
             h('span', { class: 'muted', text: [`${WORD[status]}${who}`, describeChanges(a.v.changes, dealValues(deal?.v).currency), a.v.comment ? `“${a.v.comment}”` : '', a.dirty && !a.held ? 'not sent yet' : ''].filter(Boolean).join(' · ') })));
       })) : empty(manager ? 'No decisions yet.' : 'You have not asked for any approval yet. Ask from a deal.')));
-    clear(body, parts);
-  };
+    show(parts);
+  });
   await draw();
   return {
-    refresh: () => { if (!typing(body)) draw({ unlessTyping: true }); },
+    refresh: () => draw({ unlessTyping: true }),
     focus: focusId ? () => {
       const target = body.querySelector(`[data-approval="${focusId}"] h3`) || main.querySelector('h1');
       target?.setAttribute('tabindex', '-1');

@@ -5,7 +5,7 @@ import * as store from './store.js';
 import { change, remove } from './sync.js';
 import { conflicts, deleteConflict, visibleSibling, seen } from './sync-core.js';
 import { SPECS } from './record-form.js';
-import { h, clear, typing, empty, field, fmtWhen, toLocalInput, fromLocalInput, replicaName, recordHref } from './ui.js';
+import { h, clear, drawer, empty, field, fmtWhen, toLocalInput, fromLocalInput, replicaName, recordHref } from './ui.js';
 
 function label(type, name) {
   return SPECS[type]?.find((s) => s.name === name)?.label || name.replace(/_/g, ' ');
@@ -67,11 +67,11 @@ function deletionConflict(entry, mine) {
 export async function render(main) {
   const body = h('div', { id: 'conflicts' });
   clear(main, h('h1', { text: 'Conflicts' }), body);
-  const draw = async () => {
+  const draw = drawer(body, async (paint) => {
     const [all, mine] = await Promise.all([store.flagged(), store.getMeta('replica')]);
     const clashes = all.filter((e) => e.flag === 1);
     const refused = all.filter((e) => e.held);
-    clear(body,
+    paint(
       !clashes.length && !refused.length ? empty('Nothing to settle: every change agrees.') : null,
       clashes.map((entry) => {
         const id = `r-${entry.id}`;
@@ -89,7 +89,7 @@ export async function render(main) {
           h(recordHref(e.type, e.id) ? 'a' : 'span', { class: 'row-main', href: recordHref(e.type, e.id) || undefined },
             h('strong', { text: title(e) }),
             h('span', { class: 'error', text: (e.errors || []).map((x) => `${x.field}: ${x.message}`).join('; ') })))))) : null);
-  };
+  });
   await draw();
-  return { refresh: () => { if (!typing(body)) draw(); } };
+  return { refresh: () => draw({ unlessTyping: true }) };
 }

@@ -129,5 +129,5 @@ export async function render(main, { id, params }, ctx) {
       await timeline(id));
   });
   await draw();
-  return { refresh: () => { if (!editing && !typing(main)) { draw(); trail.load(); } } };
+  return { refresh: () => { if (!editing && !typing(main)) { draw({ unlessTyping: true }); trail.load(); } } };
 }

@@ -4,7 +4,7 @@ import * as store from './store.js';
 import { api } from './api.js';
 import { syncNow } from './sync.js';
 import { pushState, turnOn, turnOff } from './push.js';
-import { h, clear, typing, field, ago, toast, recordHref } from './ui.js';
+import { h, clear, drawer, field, ago, toast, recordHref } from './ui.js';
 
 function bytes(n) {
   if (!n && n !== 0) return 'unknown';
@@ -14,7 +14,7 @@ function bytes(n) {
 export async function render(main, _route, ctx) {
   const body = h('div', { id: 'settings' });
   clear(main, h('h1', { text: 'Sync & settings' }), body);
-  const draw = async () => {
+  const draw = drawer(body, async (show) => {
     const [meta, counts, flagged, push, estimate, persisted] = await Promise.all([
       store.allMeta(),
       store.counts(),
@@ -33,7 +33,7 @@ export async function render(main, _route, ctx) {
       await syncNow().catch((err) => toast(err.message, { error: true }));
       draw();
     } }, 'Sync now');
-    clear(body,
+    show(
       h('nav', { class: 'actions wrap', 'aria-label': 'More screens' },
         h('a', { class: 'button secondary', href: '#/companies' }, 'Companies'),
         h('a', { class: 'button secondary', href: '#/approvals' }, me.role === 'rep' ? 'Approval requests' : 'Approvals'),
@@ -60,9 +60,9 @@ export async function render(main, _route, ctx) {
       h('section', { 'aria-labelledby': 's-signout' }, h('h2', { id: 's-signout', text: 'Sign out' }),
         h('p', { class: 'muted', text: 'Signing out removes your data from this phone.' }),
         h('button', { type: 'button', class: 'danger', onclick: () => signOut() }, 'Sign out')));
-  };
+  });
   await draw();
-  return { refresh: () => { if (!typing(body)) draw(); } };
+  return { refresh: () => draw({ unlessTyping: true }) };
 }
 
 function remindersSection(push, redraw) {

@@ -5,7 +5,7 @@ import { navigate } from './app.js';
 import { change, newId } from './sync.js';
 import { recordForm } from './record-form.js';
 import { heldNotice, conflictNotice, pendingNote, deleteButton, newRecordDefaults } from './record-parts.js';
-import { h, clear, typing, recordHref, drawer } from './ui.js';
+import { h, clear, recordHref, drawer } from './ui.js';
 import { offerReminders } from './reminder-offer.js';
 
 export async function render(main, { id, params }, ctx) {
@@ -37,5 +37,5 @@ export async function render(main, { id, params }, ctx) {
       h('div', { class: 'actions' }, deleteButton('task', id, v.title, () => navigate('#/tasks'))));
   });
   await draw();
-  return { refresh: () => { if (!typing(main)) draw(); } };
+  return { refresh: () => draw({ unlessTyping: true }) };
 }

@@ -147,13 +147,16 @@ export function recordHref(type, id) {
 
 // A screen's draw, which a refresh may call again before the last call has finished reading:
 // only the latest call paints `el`, so a slow, stale draw never covers a newer one (an open form).
+// With `unlessTyping` (a redraw the data asked for, not the user) it also gives way if the user
+// has gone into a field of `el` while it read: replaced, the field would lose its focus and
+// the words typed into it from then on.
 export function drawer(el, paint) {
   let latest = 0;
-  return async () => {
+  return async ({ unlessTyping = false } = {}) => {
     latest += 1;
     const mine = latest;
     await paint((...children) => {
-      if (mine === latest) clear(el, ...children);
+      if (mine === latest && !(unlessTyping && typing(el))) clear(el, ...children);
     });
   };
 }
