@@ -151,8 +151,7 @@ class PersistentSQLiteEngine(SQLiteEngine):
         could with the autocheckpoint alone (synchronous = NORMAL syncs only at checkpoints)."""
         try:
             if conns.checkpointer is None:
-                conns.checkpointer = await self._connect()
-                await conns.checkpointer.execute_fetchall("PRAGMA synchronous = NORMAL")
+                conns.checkpointer = await self._open()  # synchronous = NORMAL, as the others
             while True:
                 conns.checkpoint_again = False
                 await conns.checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
