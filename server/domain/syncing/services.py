@@ -90,30 +90,41 @@ def _converts(values: dict[str, Any], shape: type) -> bool:
     return True
 
 
+#: The scope fields a new record may leave out, each then defaulted to its writer (and checked).
+_SCOPE_FIELDS_OF = {"team": ("team",), "owner": ("owner",), "task": ("owner", "assignee")}
+
+
 async def _value_errors(
     kind: Kind, user: CurrentUser, values: dict[str, Any], fresh: dict[str, list[sync.Sibling]], known: sync.Record | None
 ) -> list[tuple[str, str]]:
     """Every newly written value must be valid alone and allowed to this user. `values` are the
     visible values of the merged state, `known` the state stored before the push."""
     errors: list[tuple[str, str]] = []
+    names = kind.field_set
     ruled = ruled_fields(kind.name)
-    written_ruled = bool(ruled & fresh.keys())
+    written_ruled = not ruled.isdisjoint(fresh)
     # The values the record would show, defaults included: for the write rules, and a new
     # record's whole check. An edit writing no ruled field needs neither.
-    shown = {**kind.defaults, **{k: v for k, v in values.items() if k in kind.field_set}} if known is None or written_ruled else {}
+    if known is None or written_ruled:
+        own = values if values.keys() <= names else {k: v for k, v in values.items() if k in names}
+        shown = {**kind.defaults, **own}
+    else:
+        shown = {}
     # A new record whose fields each have one sibling, valid as a whole: then each of its
     # values is valid alone (kind.update types every field as kind.fields does), with no
     # second conversion.
-    whole = known is None and all(len(s) == 1 for n, s in fresh.items() if n in kind.field_set) and _converts(shown, kind.fields)
+    whole = known is None and _one_sibling_each(fresh, names) and _converts(shown, kind.fields)
     all_valid = whole or _all_valid(kind, fresh)
     before = None if known is None else sync.visible(known) if written_ruled else {}
     for name, siblings in fresh.items():
-        if name == sync.DELETED:
-            continue  # its shape is checked with the authorship rules
-        if name not in kind.field_set:
-            errors.append((name, f"a {kind.name} has no field {name!r}"))
+        if name not in names:
+            if name != sync.DELETED:  # its shape is checked with the authorship rules
+                errors.append((name, f"a {kind.name} has no field {name!r}"))
             continue
-        for value, *_ in siblings:
+        if all_valid and name not in ruled:
+            continue  # valid, and no rule to break
+        for sibling in siblings:
+            value = sibling[0]
             if not all_valid:
                 try:
                     msgspec.convert({name: value}, type=kind.update, strict=True)
@@ -121,18 +132,29 @@ async def _value_errors(
                     errors.append((name, field_error(error)[1]))
                     continue
             if name in ruled:
-                errors += await check_write(kind, user, {**shown, name: value}, [name], before)
+                # `shown` holds the value already when it is the field's only one.
+                written = shown if shown.get(name, _ABSENT) is value else {**shown, name: value}
+                errors += await check_write(kind, user, written, [name], before)
     if known is None and not errors:
         if not whole:
             try:
                 msgspec.convert(shown, type=kind.fields, strict=True)
             except msgspec.ValidationError as error:
                 errors.append(field_error(error))
-        scope = {"team": ("team",), "owner": ("owner",), "task": ("owner", "assignee")}[kind.scope]
-        defaulted = [f for f in scope if f not in fresh]
+        defaulted = [f for f in _SCOPE_FIELDS_OF[kind.scope] if f not in fresh]
         if defaulted:
             errors += await check_write(kind, user, shown, defaulted)
-    return list(dict.fromkeys(errors))
+    return list(dict.fromkeys(errors)) if errors else errors
+
+
+_ABSENT = object()
+
+
+def _one_sibling_each(fresh: dict[str, list[sync.Sibling]], names: frozenset[str]) -> bool:
+    """Whether each field of `names` in `fresh` has exactly one sibling."""
+    if set(map(len, fresh.values())) <= {1}:
+        return True  # every entry has one: the usual case, decided in C
+    return all(len(s) == 1 for n, s in fresh.items() if n in names)
 
 
 class _Stored(msgspec.Struct):
