@@ -36,6 +36,12 @@ For each database (default both; push 10,000, pull 50,000):
    a GIN index on PostgreSQL). The server writes search entries after the push, in its
    background indexer (crm.services.SearchIndexer): that work counts whenever it runs inside a
    timed phase, and is otherwise left out, like the floor's.
+   The same N rows are also written into a fresh same-schema table in transactions of
+   `--batch` rows, each committed, as the server commits each push ("batched write"; after
+   N others, untimed, as the median push round writes after one round's; on SQLite each
+   commit followed by a background checkpoint on a connection of its own, as the server's):
+   batched write / raw write is what the push's transaction shape alone costs the database,
+   the most a push in those batches could reach; no goal is judged against it.
    The old bare floor is measured too and printed beside it ("bare write", "bare read"): rows
    built by the bench (id, state JSON, seq and the contact's columns, no view) into a scratch
    table with only a primary key and a seq index. Both scratch tables are dropped afterwards.
@@ -592,6 +598,15 @@ class Floor:
     bare_read: Phase
     indexes: int  # of the same-schema table, its primary key's included
     foreign_keys: int
+    #: The same write into the same-schema table in transactions of the push's batch size.
+    batched_write: Phase
+
+
+def _held_and_batched(rows: list[tuple], write_n: int) -> tuple[list[tuple], list[tuple]]:
+    """The batched write's rows: `write_n` of them, written after as many others, as the median
+    of the push's rounds writes its records after one round's (all the rows there are, at most)."""
+    held = rows[write_n : 2 * write_n]
+    return held, rows[:write_n]
 
 
 async def _timed_sqlite(conn: Any, reader: Any, table: str, columns: str, rows: list[tuple], write_n: int, label: str) -> tuple[Phase, Phase]:
@@ -617,7 +632,43 @@ async def _timed_sqlite(conn: Any, reader: Any, table: str, columns: str, rows: 
     return write, read
 
 
-async def raw_sqlite(path: Path, rows: list[tuple], write_n: int) -> Floor:
+async def _batched_sqlite(path: Path, conn: Any, table: str, columns: str, held: list[tuple], rows: list[tuple], batch: int) -> Phase:
+    """Into the empty `table` holding `held` (written untimed), `rows` in transactions of
+    `batch` rows, each committed, as the server commits each push; and, as the server does
+    (server/db.py), each commit followed by a checkpoint on a connection of its own, in the
+    background, one at a time."""
+    import aiosqlite
+
+    from server.db import CONNECTION_PRAGMAS
+
+    checkpointer = await aiosqlite.connect(str(path), isolation_level=None)
+    for pragma in CONNECTION_PRAGMAS:
+        await checkpointer.execute(pragma)
+    insert = f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' for _ in rows[0])})"
+    checkpoint: asyncio.Task | None = None
+    try:
+        await conn.execute("BEGIN IMMEDIATE")
+        await conn.executemany(insert, held)
+        await conn.execute("COMMIT")
+        await conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+        start = METER.snap()
+        for first in range(0, len(rows), batch):
+            await conn.execute("BEGIN IMMEDIATE")
+            await conn.executemany(insert, rows[first : first + batch])
+            await conn.execute("COMMIT")
+            if checkpoint is None or checkpoint.done():
+                checkpoint = asyncio.create_task(checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)"))
+        written = Phase.measured(
+            "batched write", len(rows), start, METER.snap(), raw=True, note=f"aiosqlite executemany, a transaction per {batch} rows"
+        )
+        if checkpoint is not None:
+            await checkpoint
+        return written
+    finally:
+        await checkpointer.close()
+
+
+async def raw_sqlite(path: Path, rows: list[tuple], write_n: int, batch: int) -> Floor:
     import re
 
     import aiosqlite
@@ -654,6 +705,8 @@ async def raw_sqlite(path: Path, rows: list[tuple], write_n: int) -> Floor:
         async with conn.execute(f"SELECT count(*) FROM pragma_foreign_key_list('{SAME}')") as cursor:
             foreign_keys = (await cursor.fetchone())[0]
         write, read = await _timed_sqlite(conn, reader, SAME, names, same_rows, write_n, "raw")
+        await conn.execute(f"DELETE FROM {SAME}")
+        batched = await _batched_sqlite(path, conn, SAME, names, *_held_and_batched(same_rows, write_n), batch)
         await conn.execute(f"DROP TABLE {SAME}")
 
         await conn.execute("DROP TABLE IF EXISTS bench_raw")
@@ -669,7 +722,7 @@ async def raw_sqlite(path: Path, rows: list[tuple], write_n: int) -> Floor:
         columns = "id, state, seq, deleted, created_at, updated_at, team, name, title, phone, email"
         bare_write, bare_read = await _timed_sqlite(conn, reader, "bench_raw", columns, text_rows, write_n, "bare")
         await conn.execute("DROP TABLE bench_raw")
-        return Floor(write, read, bare_write, bare_read, indexes, foreign_keys)
+        return Floor(write, read, bare_write, bare_read, indexes, foreign_keys, batched)
     finally:
         await reader.close()
         await conn.close()
@@ -703,7 +756,22 @@ async def _analyze(dsn: str) -> None:
         await conn.close()
 
 
-async def raw_postgres(dsn: str, rows: list[tuple], write_n: int) -> Floor:
+async def _batched_postgres(conn: Any, table: str, columns: list[str], held: list[tuple], rows: list[tuple], batch: int) -> Phase:
+    """Into the empty `table` holding `held` (written untimed), `rows` in transactions of
+    `batch` rows, each committed, as the server commits each push."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join(f'${i}' for i in range(1, len(columns) + 1))})"
+    async with conn.transaction():
+        await conn.executemany(insert, held)
+    await conn.execute(f"ANALYZE {table}")
+    start = METER.snap()
+    for first in range(0, len(rows), batch):
+        async with conn.transaction():
+            await conn.executemany(insert, rows[first : first + batch])
+    return Phase.measured("batched write", len(rows), start, METER.snap(), raw=True, note=f"asyncpg executemany, a transaction per {batch} rows")
+
+
+async def raw_postgres(dsn: str, rows: list[tuple], write_n: int, batch: int) -> Floor:
     import asyncpg
 
     conn = await asyncpg.connect(dsn)
@@ -724,6 +792,8 @@ async def raw_postgres(dsn: str, rows: list[tuple], write_n: int) -> Floor:
         if indexes != expected:
             raise RuntimeError(f"the floor's table has {indexes} indexes, contact {expected}")
         write, read = await _timed_postgres(conn, SAME, columns, same_rows, write_n, "raw")
+        await conn.execute(f"TRUNCATE {SAME}")
+        batched = await _batched_postgres(conn, SAME, columns, *_held_and_batched(same_rows, write_n), batch)
         await conn.execute(f"DROP TABLE {SAME}")
 
         await conn.execute("DROP TABLE IF EXISTS bench_raw")
@@ -738,7 +808,7 @@ async def raw_postgres(dsn: str, rows: list[tuple], write_n: int) -> Floor:
         bare_columns = ["id", "state", "seq", "deleted", "created_at", "updated_at", "team", "name", "title", "phone", "email"]
         bare_write, bare_read = await _timed_postgres(conn, "bench_raw", bare_columns, pg_rows, write_n, "bare")
         await conn.execute("DROP TABLE bench_raw")
-        return Floor(write, read, bare_write, bare_read, indexes, len(fks))
+        return Floor(write, read, bare_write, bare_read, indexes, len(fks), batched)
     finally:
         await conn.close()
 
@@ -858,9 +928,9 @@ def bench_database(name: str, args: argparse.Namespace, stack: list) -> Outcome:
     try:
         if name == "postgres":
             assert dsn is not None
-            floors = [asyncio.run(raw_postgres(dsn, rows, args.push)) for _ in range(args.rounds)]
+            floors = [asyncio.run(raw_postgres(dsn, rows, args.push, args.batch)) for _ in range(args.rounds)]
         else:
-            floors = [asyncio.run(raw_sqlite(data_dir / "fieldbook.db", rows, args.push)) for _ in range(args.rounds)]
+            floors = [asyncio.run(raw_sqlite(data_dir / "fieldbook.db", rows, args.push, args.batch)) for _ in range(args.rounds)]
         floor = Floor(
             median_phase([f.write for f in floors]),
             median_phase([f.read for f in floors]),
@@ -868,11 +938,13 @@ def bench_database(name: str, args: argparse.Namespace, stack: list) -> Outcome:
             median_phase([f.bare_read for f in floors]),
             floors[0].indexes,
             floors[0].foreign_keys,
+            median_phase([f.batched_write for f in floors]),
         )
     finally:
         gc.unfreeze()
     phases["raw write"], phases["raw read"] = floor.write, floor.read
     phases["bare write"], phases["bare read"] = floor.bare_write, floor.bare_read
+    phases["batched write"] = floor.batched_write
     floor_note = (
         f"floor: same schema as contact, {floor.indexes} indexes (primary key included), {floor.foreign_keys} foreign key(s),"
         f" the server's own contact rows; no search_entry/FTS writes (the server's are timed apart: index creates, index edits)"
@@ -880,6 +952,7 @@ def bench_database(name: str, args: argparse.Namespace, stack: list) -> Outcome:
     print(f"  {floor_note}")
     print(f"  raw write:    {floor.write.rate:,.0f} rec/s ({floor.write.note})")
     print(f"  raw read:     {floor.read.rate:,.0f} rec/s ({floor.read.note})")
+    print(f"  batched write: {floor.batched_write.rate:,.0f} rec/s ({floor.batched_write.note})")
     print(f"  bare floor (primary key and seq index only, rows built by the bench):"
           f" write {floor.bare_write.rate:,.0f} rec/s, read {floor.bare_read.rate:,.0f} rec/s")
     return Outcome(name, phases, (load_before, os.getloadavg()[0]), floor_note)
@@ -921,6 +994,16 @@ def report(outcome: Outcome) -> None:
         wall = push.records / (push.seconds + index.seconds) / floor.rate
         cpu = push.records / (push.cpu + push.db_cpu + index.cpu + index.db_cpu) / floor.cpu_rate
         print(f"  {'push+index ' + what + ' / raw':<27}{wall:>7.1%}{cpu:>8.1%}   (no goal: the indexing comes after the push)")
+    # How much of the push's gap is the database's own price for its transaction shape: the
+    # floor's rows committed batch by batch, against the floor, and the push against that.
+    batched = p["batched write"]
+    print(
+        f"  {'batched write / raw write':<27}{batched.rate / p['raw write'].rate:>7.1%}"
+        f"{batched.cpu_rate / p['raw write'].cpu_rate:>8.1%}   (no goal: the most a push in these batches could reach)"
+    )
+    for what in ("creates", "edits"):
+        push = p[f"push {what}"]
+        print(f"  {'push ' + what + ' / batched':<27}{push.rate / batched.rate:>7.1%}{push.cpu_rate / batched.cpu_rate:>8.1%}   (no goal)")
     print(
         "  (CPU ms/rec: the server process, or this process for the raw rows; db CPU: PostgreSQL's"
         " processes; rec/CPU-s counts both, and is steadier than rec/s on a busy machine)"
