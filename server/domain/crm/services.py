@@ -122,6 +122,8 @@ class Kind:
     defaults: dict[str, Any] = field(default_factory=dict)
     #: Every field's value before anyone writes it (its default, else None), in field order.
     unwritten: dict[str, Any] = field(default_factory=dict)
+    #: The fields that place the record in its scope: its team, or the people it belongs to.
+    scope_fields: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         spec = msgspec.structs.fields(self.fields)
@@ -137,6 +139,7 @@ class Kind:
             },
         )
         object.__setattr__(self, "unwritten", {name: self.defaults.get(name) for name in self.field_names})
+        object.__setattr__(self, "scope_fields", {"team": ("team",), "owner": ("owner",), "task": ("owner", "assignee")}[self.scope])
 
 
 KINDS: dict[str, Kind] = {
@@ -815,7 +818,7 @@ def _list_sql(kind_name: str, scope: str, search: str | None, filters: int) -> t
     joins = ""
     clauses = [f'{t}."deleted" = {{}}']
     if scope != "all":
-        owners = ("owner", "assignee") if kind.scope == "task" else ("owner",)
+        owners = kind.scope_fields
         if kind.scope == "team":
             columns = [f'{t}."team"']
         elif scope == "user":

@@ -90,10 +90,6 @@ def _converts(values: dict[str, Any], shape: type) -> bool:
     return True
 
 
-#: The scope fields a new record may leave out, each then defaulted to its writer (and checked).
-_SCOPE_FIELDS_OF = {"team": ("team",), "owner": ("owner",), "task": ("owner", "assignee")}
-
-
 async def _value_errors(
     kind: Kind, user: CurrentUser, values: dict[str, Any], fresh: dict[str, list[sync.Sibling]], known: sync.Record | None
 ) -> list[tuple[str, str]]:
@@ -141,7 +137,8 @@ async def _value_errors(
                 msgspec.convert(shown, type=kind.fields, strict=True)
             except msgspec.ValidationError as error:
                 errors.append(field_error(error))
-        defaulted = [f for f in _SCOPE_FIELDS_OF[kind.scope] if f not in fresh]
+        # A scope field left out is defaulted to the writer: checked as written.
+        defaulted = [f for f in kind.scope_fields if f not in fresh]
         if defaulted:
             errors += await check_write(kind, user, shown, defaulted)
     return list(dict.fromkeys(errors)) if errors else errors
