@@ -634,18 +634,15 @@ async def _timed_sqlite(conn: Any, reader: Any, table: str, columns: str, rows: 
 
 async def _batched_sqlite(path: Path, conn: Any, table: str, columns: str, held: list[tuple], rows: list[tuple], batch: int) -> Phase:
     """Into the empty `table` holding `held` (written untimed), `rows` in transactions of
-    `batch` rows, each committed, as the server commits each push; and, as the server does
-    (server/db.py), each commit followed by a checkpoint on a connection of its own, in the
-    background, one at a time."""
-    import aiosqlite
+    `batch` rows, each committed, as the server commits each push; and each commit followed by
+    the server's own background checkpoint (server/db.py, PersistentSQLiteEngine.committed),
+    which needs the server's engine: it runs beside this floor's connection, as beside the
+    server's writer."""
+    from server.db import PersistentSQLiteEngine
 
-    from server.db import CONNECTION_PRAGMAS
-
-    checkpointer = await aiosqlite.connect(str(path), isolation_level=None)
-    for pragma in CONNECTION_PRAGMAS:
-        await checkpointer.execute(pragma)
+    engine = PersistentSQLiteEngine(path=str(path))
+    await engine.loop_connections()
     insert = f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' for _ in rows[0])})"
-    checkpoint: asyncio.Task | None = None
     try:
         await conn.execute("BEGIN IMMEDIATE")
         await conn.executemany(insert, held)
@@ -656,16 +653,10 @@ async def _batched_sqlite(path: Path, conn: Any, table: str, columns: str, held:
             await conn.execute("BEGIN IMMEDIATE")
             await conn.executemany(insert, rows[first : first + batch])
             await conn.execute("COMMIT")
-            if checkpoint is None or checkpoint.done():
-                checkpoint = asyncio.create_task(checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)"))
-        written = Phase.measured(
-            "batched write", len(rows), start, METER.snap(), raw=True, note=f"aiosqlite executemany, a transaction per {batch} rows"
-        )
-        if checkpoint is not None:
-            await checkpoint
-        return written
+            engine.committed()
+        return Phase.measured("batched write", len(rows), start, METER.snap(), raw=True, note=f"aiosqlite executemany, a transaction per {batch} rows")
     finally:
-        await checkpointer.close()
+        await engine.close()  # after its last checkpoint
 
 
 async def raw_sqlite(path: Path, rows: list[tuple], write_n: int, batch: int) -> Floor:
