@@ -26,6 +26,11 @@ BUSY_TIMEOUT_S = 10
 #: background checkpoint (PersistentSQLiteEngine._checkpoint) fall behind. SQLite's default
 #: is 1000: about every third push of 500 records then paid for the copy in its commit.
 WAL_BACKSTOP_PAGES = 10000
+#: Bytes the WAL file is cut back to when SQLite starts it over after a checkpoint. Without a
+#: limit it keeps the largest size it ever reached (a bulk import, or a long read that held
+#: the checkpoint back) until the server stops. A push of 500 records leaves about 3 MiB, so
+#: everyday writes never churn against it.
+WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 
 #: Every connection's settings (bench/sync_bench.py's raw floor uses them too).
 CONNECTION_PRAGMAS = (
@@ -33,6 +38,7 @@ CONNECTION_PRAGMAS = (
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
     f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}",
+    f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}",
 )
 #: The writer's own settings, beside those: the backstop above, and a page cache of 64 MiB
 #: (SQLite's default is 2 MiB). A push reads the stored state of hundreds of records by id and

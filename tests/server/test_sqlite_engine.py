@@ -1,5 +1,6 @@
 """The SQLite engine's own behaviour: its WAL is copied into the database file in the
-background, and its writer has a page cache of its own."""
+background (and the WAL file cut back after a bulk write), and its writer has a page cache
+of its own."""
 
 from __future__ import annotations
 
@@ -75,3 +76,28 @@ def test_a_failed_background_checkpoint_stops_no_write(tmp_path: Path, caplog) -
 
     assert asyncio.run(work()) == [{"n": 1}, {"n": 2}]
     assert "background checkpoint failed" in caplog.text
+
+
+def test_the_wal_file_gives_back_what_a_bulk_write_grew_it_to(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    engine = db.PersistentSQLiteEngine(path=str(path))
+    wal = Path(f"{path}-wal")
+    bulk = db.WAL_SIZE_LIMIT_BYTES + 4 * 1024 * 1024
+
+    async def work() -> tuple[int, int]:
+        await engine._run("CREATE TABLE t (n INTEGER PRIMARY KEY, b BLOB)", [])
+        async with engine.transaction():
+            for _ in range(bulk // 1_000_000):
+                await engine._run("INSERT INTO t (b) VALUES (zeroblob(1000000))", [])
+        grown = wal.stat().st_size
+        conns = await engine.loop_connections()
+        await conns.checkpoint  # copied into the file: the next write starts the WAL over
+        async with engine.transaction():
+            await engine._run("INSERT INTO t (b) VALUES (x'00')", [])
+        after = wal.stat().st_size
+        await engine.close()
+        return grown, after
+
+    grown, after = asyncio.run(work())
+    assert grown > db.WAL_SIZE_LIMIT_BYTES  # the bulk write did grow it past the limit
+    assert after <= db.WAL_SIZE_LIMIT_BYTES  # and the server, still running, gave it back
