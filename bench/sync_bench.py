@@ -28,7 +28,7 @@ For each database (default both; push 10,000, pull 50,000):
    timestamps and the queryable columns; read untimed) go into a scratch table made with
    contact's own schema (SQLite: its CREATE TABLE and CREATE INDEX statements from sqlite_master,
    renamed; PostgreSQL: LIKE contact INCLUDING ALL, plus contact's foreign keys), so the same
-   columns, constraints, indexes (8: the primary key, seq, deleted, team, name, company, list
+   columns, constraints, indexes (6: the primary key, seq, name, company, list
    and pull) and foreign key. One `executemany` of N of them in one transaction ("raw write");
    the rest added untimed; then one SELECT of id, seq, state ordered by seq ("raw read"). The
    floor does NOT include what the server writes beside the record row: audience changes, the

@@ -45,13 +45,13 @@ class SyncedRecord:
     #: Change sequence number, from sync_clock; pulls page on it.
     seq = BigInt(index=True)
     #: True when the SYNC.md delete rule holds; deleted rows stay as tombstones.
-    deleted = Boolean(default=False, index=True)
+    deleted = Boolean(default=False)
     created_at = Timestamptz()
     updated_at = Timestamptz()
 
 
 class Company(SyncedRecord, Table, tablename="company"):
-    team = ForeignKey(references=Team, on_delete=OnDelete.restrict, index=True)
+    team = ForeignKey(references=Team, on_delete=OnDelete.restrict)
     name = Varchar(length=200, index=True)
     phone = Varchar(length=40, default="")
     email = Varchar(length=320, default="")
@@ -62,7 +62,7 @@ class Company(SyncedRecord, Table, tablename="company"):
 
 
 class Contact(SyncedRecord, Table, tablename="contact"):
-    team = ForeignKey(references=Team, on_delete=OnDelete.restrict, index=True)
+    team = ForeignKey(references=Team, on_delete=OnDelete.restrict)
     name = Varchar(length=200, index=True)
     title = Varchar(length=200, default="")
     company = UUID(null=True, default=None, index=True)
@@ -74,7 +74,7 @@ class Contact(SyncedRecord, Table, tablename="contact"):
 
 
 class Deal(SyncedRecord, Table, tablename="deal"):
-    owner = ForeignKey(references=User, on_delete=OnDelete.restrict, index=True)
+    owner = ForeignKey(references=User, on_delete=OnDelete.restrict)
     title = Varchar(length=200, index=True)
     company = UUID(null=True, default=None, index=True)
     contact = UUID(null=True, default=None, index=True)
@@ -85,7 +85,7 @@ class Deal(SyncedRecord, Table, tablename="deal"):
 
 
 class Activity(SyncedRecord, Table, tablename="activity"):
-    owner = ForeignKey(references=User, on_delete=OnDelete.restrict, index=True)
+    owner = ForeignKey(references=User, on_delete=OnDelete.restrict)
     kind = Varchar(length=16, index=True)  #: one of ACTIVITY_KINDS
     occurred_at = Timestamptz(index=True)
     contact = UUID(null=True, default=None, index=True)
@@ -94,8 +94,8 @@ class Activity(SyncedRecord, Table, tablename="activity"):
 
 
 class Task(SyncedRecord, Table, tablename="task"):
-    owner = ForeignKey(references=User, on_delete=OnDelete.restrict, index=True)
-    assignee = ForeignKey(references=User, on_delete=OnDelete.restrict, index=True)
+    owner = ForeignKey(references=User, on_delete=OnDelete.restrict)
+    assignee = ForeignKey(references=User, on_delete=OnDelete.restrict)
     title = Varchar(length=200)
     due_at = Timestamptz(null=True, default=None, index=True)
     remind_at = Timestamptz(null=True, default=None, index=True)
@@ -106,7 +106,7 @@ class Task(SyncedRecord, Table, tablename="task"):
 
 class Approval(SyncedRecord, Table, tablename="approval"):
     #: The requesting rep; visibility follows them like a deal's owner.
-    owner = ForeignKey(references=User, on_delete=OnDelete.restrict, index=True)
+    owner = ForeignKey(references=User, on_delete=OnDelete.restrict)
     deal = UUID(index=True)
     status = Varchar(length=16, index=True)  #: one of APPROVAL_STATUSES
     decided_by = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.restrict)
