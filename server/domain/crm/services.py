@@ -820,17 +820,19 @@ def _list_sql(kind_name: str, scope: str, search: str | None, filters: int) -> t
     if scope != "all":
         owners = kind.scope_fields
         if kind.scope == "team":
-            columns = [f'{t}."team"']
+            tests = [f'{t}."team" = {{}}']
         elif scope == "user":
-            columns = [f'{t}."{fk}"' for fk in owners]
-        else:  # a manager sees what the people of their team own (or are assigned)
-            columns = []
+            tests = [f'{t}."{fk}" = {{}}' for fk in owners]
+        elif scope == "team":  # a manager sees what the people of their team own (or are assigned)
+            # As IN lists rather than joins: each side of a task's OR then reads its own index.
+            tests = [f'{t}."{fk}" IN (SELECT "id" FROM "app_user" WHERE "team" = {{}})' for fk in owners]
+        else:  # a manager of no team: what people of no team own (Piccolo's join, IS NULL)
+            tests = []
             for fk in owners:
                 alias = f'"{name}${fk}"'
                 joins += f' LEFT JOIN "app_user" {alias} ON ({t}."{fk}" = {alias}."id")'
-                columns.append(f'{alias}."team"')
-        test = " IS NULL" if scope == "no team" else " = {}"
-        clauses.append(" OR ".join(column + test for column in columns))
+                tests.append(f'{alias}."team" IS NULL')
+        clauses.append(" OR ".join(tests))
     if search == "sqlite":
         clauses.append(
             f'{t}."id" IN (SELECT record_id FROM search_entry WHERE id IN'
