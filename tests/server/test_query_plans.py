@@ -2,8 +2,8 @@
 led by what scopes them (team, owner, assignee), never by walking every team's records.
 
 The server never runs ANALYZE, so SQLite plans without statistics; an index on a column of two
-values (such as `deleted`) then looks as selective as any other, and once it was picked for
-these lists, whose cost then grew with every team's records rather than with one's own.
+values (such as `deleted`) then looks as selective as any other. SQLite did pick those for
+these lists, whose cost then grew with every team's records rather than with the user's own.
 PostgreSQL plans from the statistics autovacuum keeps, so only SQLite is checked here.
 """
 
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from server.app import engine_for
+from server import piccolo_conf
+from server.app import bind_tables, engine_for
 from server.cli import migrate_database
 from server.domain.accounts.services import CurrentUser
 from server.domain.crm.services import KINDS, _list_sql
@@ -36,7 +37,11 @@ def schema(tmp_path_factory: pytest.TempPathFactory) -> Path:
         server=ServerSettings(),
         security=SecuritySettings(secret_key="test-secret-key-not-for-production"),
     )
-    run(engine_for(settings), lambda: migrate_database(quiet=True))
+    bound = piccolo_conf.DB
+    try:
+        run(engine_for(settings), lambda: migrate_database(quiet=True))
+    finally:
+        bind_tables(bound)  # the tables go back to the engine the other tests bound them to
     return path
 
 
