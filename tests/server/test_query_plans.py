@@ -58,6 +58,8 @@ def _reached_by_scope(plan: list[str], table: str, columns: tuple[str, ...]) -> 
     return any(pattern.match(step) for step in plan)
 
 
+# Every REST list (approvals have none: they are read through their deal), for each role that
+# sees a part of it; an admin's lists are of every record.
 LISTS = [(kind, who) for kind in KINDS if kind != "approval" for who in ("rep", "manager")]
 
 
