@@ -720,7 +720,7 @@ async def store(
 
         await approval_stored(kind.name, state, before if existed is not None else None, values, deleted)
     if existed is not None:
-        if _audience_moved(before, values):
+        if _audience_moved(kind, before, values):
             await log_audience_change(kind, state.id, before, row["seq"])
         if kind.name in _NAME_FIELD and (before.get(_NAME_FIELD[kind.name]) != values.get(_NAME_FIELD[kind.name]) or deleted):
             # Once for the whole transaction, before it commits: a push renaming hundreds of
@@ -733,9 +733,9 @@ async def store(
     return view
 
 
-def _audience_moved(before: dict[str, Any], values: dict[str, Any]) -> bool:
+def _audience_moved(kind: Kind, before: dict[str, Any], values: dict[str, Any]) -> bool:
     """Whether a change moves who may see the record (its team, owner or assignee)."""
-    for name in _SCOPE_FIELDS:
+    for name in kind.scope_fields:
         if before.get(name) != values.get(name):
             return True
     return False
@@ -745,9 +745,6 @@ async def _reindex_renamed(renamed: dict[str, list[str]]) -> None:
     for name, record_ids in renamed.items():
         for start in range(0, len(record_ids), 500):
             await _reindex_referrers(KINDS[name], record_ids[start : start + 500])
-
-
-_SCOPE_FIELDS = ("team", "owner", "assignee")
 
 
 async def log_audience_change(kind: Kind, record_id: str, before: dict[str, Any], seq: int) -> None:
