@@ -136,6 +136,10 @@ def check_endpoint(endpoint: str, settings: PushSettings) -> None:
         url.port  # noqa: B018 - raises on a port that is not a number
     except ValueError as error:
         raise FieldErrors([("endpoint", f"not a URL: {error}")]) from error
+    if any(c.isspace() or not c.isprintable() for c in endpoint):
+        raise FieldErrors([("endpoint", "must not hold spaces or control characters")])
+    if url.port == 0:
+        raise FieldErrors([("endpoint", "port 0 is no port a push service listens on")])
     host = url.hostname or ""
     if not host or url.username or url.password or url.fragment:
         raise FieldErrors([("endpoint", "must be an absolute URL with a host, no user name and no fragment")])
