@@ -18,6 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from piccolo.engine.base import Engine
 
 from server import db
+from server.bodies import JsonRequest
 from server.domain.accounts.controllers import AuthController, LoginPageController
 from server.domain.accounts.middleware import SessionUserMiddleware
 from server.domain.approvals.controllers import DealHistoryController, RulesController, TeamController
@@ -164,5 +165,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         state=State({"settings": settings}),
+        request_class=JsonRequest,
         debug=False,
     )

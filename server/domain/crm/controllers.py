@@ -9,18 +9,21 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
+from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 import msgspec
 
+from server.bodies import NOT_JSON, not_json
 from server.domain.accounts.guards import requires_login
-from server.domain.crm.services import KINDS, FieldErrors, Kind, ListQuery, RecordService, field_error
+from server.domain.crm.services import KINDS, FieldErrors, Kind, ListQuery, RecordService, field_error, instant_error
 from server.domain.crm.tables import Activity, Contact, Deal, Task
+from sync.wire import MAX_SAFE_INTEGER
 
 Limit = Annotated[int, Parameter(ge=1, le=200, description="page size")]
 Offset = Annotated[int, Parameter(ge=0, le=1_000_000)]
 Search = Annotated[str | None, Parameter(max_length=200, description="words to find (prefix match)")]
 MaybeId = Annotated[uuid.UUID | None, Parameter()]
-MaybeUser = Annotated[int | None, Parameter(ge=1)]
+MaybeUser = Annotated[int | None, Parameter(ge=1, le=MAX_SAFE_INTEGER)]
 
 
 async def strictly(request: Request, shape: type[msgspec.Struct], *, nested: bool = False) -> msgspec.Struct:
@@ -31,8 +34,8 @@ async def strictly(request: Request, shape: type[msgspec.Struct], *, nested: boo
         return msgspec.json.decode(await request.body() or b"{}", type=shape, strict=True)
     except msgspec.ValidationError as error:
         raise FieldErrors([field_error(error, nested=nested)]) from error
-    except msgspec.DecodeError as error:
-        raise FieldErrors([("body", f"not JSON: {error}")]) from error
+    except NOT_JSON as error:
+        raise FieldErrors([("body", not_json(error))]) from error
 
 
 def _controller(kind: Kind, path: str, plural: str, list_handler: Any) -> type[Controller]:
@@ -72,6 +75,13 @@ def _query(q: str | None, limit: int, offset: int, *filters: Any) -> ListQuery:
 
 def _eq(column: Any, value: Any) -> Any:
     return None if value is None else column == value
+
+
+def _instant(name: str, value: dt.datetime | None) -> dt.datetime | None:
+    """A date-time filter, as given; a 400 naming it if the database could not compare it."""
+    if value is not None and (message := instant_error(value)):
+        raise ValidationException(f"{name} {message}", extra=[{"key": name, "message": message, "source": "query"}])
+    return value
 
 
 async def list_companies(self: Controller, request: Request, q: Search = None, limit: Limit = 50, offset: Offset = 0) -> dict:
@@ -126,8 +136,8 @@ async def list_activities(
         _eq(Activity.contact, contact),
         _eq(Activity.company, company),
         _eq(Activity.deal, deal),
-        None if after is None else Activity.occurred_at >= after,
-        None if before is None else Activity.occurred_at < before,
+        None if after is None else Activity.occurred_at >= _instant("after", after),
+        None if before is None else Activity.occurred_at < _instant("before", before),
     )
     return await RecordService(KINDS["activity"], request.user).list_json(_query(q, limit, offset, *filters))
 
@@ -148,7 +158,7 @@ async def list_tasks(
         _eq(Task.assignee, assignee),
         _eq(Task.owner, owner),
         None if done is None else (Task.done_at.is_not_null() if done else Task.done_at.is_null()),
-        None if due_before is None else Task.due_at < due_before,
+        None if due_before is None else Task.due_at < _instant("due_before", due_before),
         _eq(Task.related_id, related_id),
     )
     return await RecordService(KINDS["task"], request.user).list_json(_query(q, limit, offset, *filters))

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from sync.wire import UUID_PATTERN
+from sync.wire import MAX_SAFE_INTEGER, UUID_PATTERN
 
 UUIDStr = Annotated[str, Meta(pattern=UUID_PATTERN, description="a lower-case UUID")]
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -34,7 +34,8 @@ Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
 Percent = Annotated[str, Meta(pattern=r"^(100(\.0{1,2})?|\d{1,2}(\.\d{1,2})?)$", description="0 to 100, a decimal string")]
 Probability = Annotated[int, Meta(ge=0, le=100)]
 AwareDateTime = Annotated[dt.datetime, Meta(tz=True)]
-UserId = Annotated[int, Meta(ge=1)]
+#: A user's (or team's) id: below 2**53, as every id a phone holds must survive a JavaScript number.
+UserId = Annotated[int, Meta(ge=1, le=MAX_SAFE_INTEGER)]
 Stage = Literal["lead", "qualified", "proposal", "negotiation", "won", "lost"]
 ActivityKind = Literal["visit", "call", "meeting", "note"]
 RecordKind = Literal["company", "contact", "deal"]
@@ -112,7 +113,7 @@ class ApprovalFields(Struct, kw_only=True, forbid_unknown_fields=True):
     deal: UUIDStr
     owner: UserId | None = None  #: who asked; defaults to the writer
     reason: LongText = ""
-    deal_vv: dict[str, Annotated[int, Meta(ge=1)]] = {}
+    deal_vv: dict[str, Annotated[int, Meta(ge=1, le=MAX_SAFE_INTEGER)]] = {}
     status: ApprovalStatus = "pending"
     decided_by: UserId | None = None
     comment: LongText = ""

@@ -96,6 +96,74 @@ def _digits(phone: str) -> str:
     return _NON_DIGIT.sub("", phone)
 
 
+# -- what the types cannot say ------------------------------------------------------
+
+#: The deepest a free-form value (an approval's changes and snapshot) may nest: far beyond any
+#: the app writes, and far below where encoding, decoding or comparing it would recurse too deep.
+MAX_DEPTH = 32
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether a JSON value nests containers more than MAX_DEPTH deep (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        stack += [(inner, depth + 1) for inner in item if isinstance(inner, (dict, list))]
+    return False
+
+
+def _depth_error(value: Any) -> str | None:
+    return f"nests more than {MAX_DEPTH} levels deep" if _too_deep(value) else None
+
+
+def instant_error(value: Any) -> str | None:
+    """A date-time the database cannot hold: it is stored in UTC, which must stay within years 1 to 9999."""
+    when = value if isinstance(value, dt.datetime) else msgspec.convert(value, dt.datetime)
+    try:
+        when.astimezone(dt.timezone.utc)
+    except OverflowError:
+        return "is out of range: in UTC it falls outside the years 1 to 9999"
+    return None
+
+
+def _limits(shape: type[msgspec.Struct]) -> dict[str, Callable[[Any], str | None]]:
+    """Per field of `shape`, a check of a valid value that its type cannot express (None: fine)."""
+    out: dict[str, Callable[[Any], str | None]] = {}
+    for info in msgspec.inspect.type_info(shape).fields:  # type: ignore[union-attr]
+        kinds = info.type.types if isinstance(info.type, msgspec.inspect.UnionType) else (info.type,)
+        if any(isinstance(t, msgspec.inspect.DateTimeType) for t in kinds):
+            out[info.name] = instant_error
+        elif any(_holds_any(t) for t in kinds):
+            out[info.name] = _depth_error
+    return out
+
+
+def _holds_any(kind: msgspec.inspect.Type) -> bool:
+    if isinstance(kind, msgspec.inspect.AnyType):
+        return True
+    if isinstance(kind, msgspec.inspect.DictType):
+        return _holds_any(kind.value_type)
+    if isinstance(kind, (msgspec.inspect.ListType, msgspec.inspect.SetType, msgspec.inspect.VarTupleType)):
+        return _holds_any(kind.item_type)
+    return False
+
+
+def limit_errors(kind: Kind, values: dict[str, Any]) -> list[tuple[str, str]]:
+    """Errors in valid `values` that their types cannot express (see Kind.limits)."""
+    errors = []
+    for name, check in kind.limits.items():
+        value = values.get(name)
+        if value is not None and (message := check(value)):
+            errors.append((name, message))
+    return errors
+
+
 @dataclass(frozen=True)
 class Kind:
     """What differs between record types; everything else is shared."""
@@ -124,6 +192,9 @@ class Kind:
     unwritten: dict[str, Any] = field(default_factory=dict)
     #: The fields that place the record in its scope: its team, or the people it belongs to.
     scope_fields: tuple[str, ...] = field(default=())
+    #: Fields with a rule their type cannot express, and its check of a value already valid
+    #: by type: a date-time must stay a date-time in UTC, a free-form value must not nest deep.
+    limits: dict[str, Callable[[Any], str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         spec = msgspec.structs.fields(self.fields)
@@ -140,6 +211,7 @@ class Kind:
         )
         object.__setattr__(self, "unwritten", {name: self.defaults.get(name) for name in self.field_names})
         object.__setattr__(self, "scope_fields", {"team": ("team",), "owner": ("owner",), "task": ("owner", "assignee")}[self.scope])
+        object.__setattr__(self, "limits", _limits(self.fields))
 
 
 KINDS: dict[str, Kind] = {
@@ -935,6 +1007,8 @@ class RecordService:
         record_id = given.pop("id", None) or str(uuid.uuid4())
         # A create writes every field, defaults included, so every replica sees one full state.
         changes = _scope_defaults(self.kind, self.user, given)
+        if errors := limit_errors(self.kind, changes):
+            raise FieldErrors(errors)
         return await self._edit(record_id, changes, creating=True)
 
     async def update(self, record_id: str, data: msgspec.Struct) -> dict[str, Any]:
@@ -944,6 +1018,8 @@ class RecordService:
         for person in ("owner", "assignee", "team"):
             if person in changes and changes[person] is None:
                 raise FieldErrors([(person, f"{person} cannot be emptied")])
+        if errors := limit_errors(self.kind, changes):
+            raise FieldErrors(errors)
         return await self._edit(record_id, changes, creating=False)
 
     async def delete(self, record_id: str) -> None:

@@ -8,6 +8,7 @@ from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 
 import sync
+from server.bodies import NOT_JSON, not_json
 from server.domain.accounts.guards import requires_login
 from server.domain.syncing import services
 
@@ -20,8 +21,8 @@ def _decode(raw: bytes, shape: type) -> object:
         return msgspec.json.decode(raw or b"{}", type=shape, strict=True)
     except msgspec.ValidationError as error:
         raise ValidationException(f"invalid body: {error}") from error
-    except msgspec.DecodeError as error:
-        raise ValidationException(f"body is not JSON: {error}") from error
+    except NOT_JSON as error:
+        raise ValidationException(f"invalid body: {not_json(error)}") from error
 
 
 class SyncController(Controller):

@@ -98,6 +98,7 @@ async def _value_errors(
     errors: list[tuple[str, str]] = []
     names = kind.field_set
     ruled = ruled_fields(kind.name)
+    limits = kind.limits
     written_ruled = not ruled.isdisjoint(fresh)
     # The values the record would show, defaults included: for the write rules, and a new
     # record's whole check. An edit writing no ruled field needs neither.
@@ -117,7 +118,7 @@ async def _value_errors(
             if name != sync.DELETED:  # its shape is checked with the authorship rules
                 errors.append((name, f"a {kind.name} has no field {name!r}"))
             continue
-        if all_valid and name not in ruled:
+        if all_valid and name not in ruled and name not in limits:
             continue  # valid, and no rule to break
         for sibling in siblings:
             value = sibling[0]
@@ -127,6 +128,9 @@ async def _value_errors(
                 except msgspec.ValidationError as error:
                     errors.append((name, field_error(error)[1]))
                     continue
+            if name in limits and value is not None and (message := limits[name](value)):
+                errors.append((name, message))
+                continue
             if name in ruled:
                 # `shown` holds the value already when it is the field's only one.
                 written = shown if shown.get(name, _ABSENT) is value else {**shown, name: value}
@@ -264,7 +268,8 @@ def decode_cursor(cursor: str | None) -> tuple[int, int]:
     if not cursor:
         return 0, 0
     seq, _, epoch = cursor[len(CURSOR_PREFIX) :].partition("-")
-    if not cursor.startswith(CURSOR_PREFIX) or not seq.isdigit() or not epoch.isdigit():
+    # ASCII digits only ("²" is a digit to str.isdigit), and no more than a BIGINT holds.
+    if not cursor.startswith(CURSOR_PREFIX) or not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in (seq, epoch)):
         raise BadCursor(cursor)
     return int(seq), int(epoch)
 

@@ -1,0 +1,205 @@
+"""Bad input of every kind found by fuzzing the API is a 400 (or one rejected record) naming the
+problem, never a 500, and loses nothing already stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from tests.server.conftest import Api, Env
+from tests.server.test_sync_api import Phone, new_id
+
+JSON = {"content-type": "application/json"}
+TOO_BIG = 2**63  # one past SQLite's and PostgreSQL's BIGINT
+
+
+def nested(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def deeply_nested_json(depth: int = 1000) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def _post(api: Api, url: str, body: bytes, method: str = "POST") -> Any:
+    return api.request(method, url, content=body, headers=JSON)
+
+
+def _keys(response: Any) -> set[str]:
+    return {e["key"] for e in response.json().get("extra", []) if isinstance(e, dict)}
+
+
+# -- bodies that are not JSON this server reads ----------------------------------------
+
+
+def test_bodies_that_are_not_utf8_are_a_400_on_every_endpoint_that_takes_one(env: Env) -> None:
+    rep, admin = env.as_("rep"), env.as_("admin")
+    deal = rep.post("/api/v1/deals", json={"title": "Kept"}).json()
+    for api, method, url, field in (
+        (rep, "POST", "/api/v1/sync/push", "replica"),
+        (rep, "POST", "/api/v1/sync/devices", "name"),
+        (rep, "POST", "/api/v1/companies", "name"),
+        (rep, "PATCH", f"/api/v1/deals/{deal['id']}", "title"),
+        (rep, "POST", "/api/v1/push/subscriptions", "endpoint"),
+        (admin, "PUT", f"/api/v1/rules/{env.world.north}", "max_discount"),
+        (env.anonymous(), "POST", "/api/v1/auth/login", "email"),
+    ):
+        # A known field's string: an unknown field would be refused before its value is read.
+        response = _post(api, url, b'{"' + field.encode() + b'": "\xff"}', method)
+        assert response.status_code == 400, (method, url, response.status_code, response.text)
+        assert "not UTF-8" in response.text, (url, response.text)
+    assert rep.get(f"/api/v1/deals/{deal['id']}").json()["title"] == "Kept"
+
+
+def test_bodies_nested_past_the_recursion_limit_are_a_400(env: Env) -> None:
+    rep = env.as_("rep")
+    deal = rep.post("/api/v1/deals", json={"title": "Kept"}).json()
+    deep = deeply_nested_json()
+    for api, method, url in (
+        (rep, "POST", "/api/v1/companies"),
+        (rep, "PATCH", f"/api/v1/deals/{deal['id']}"),
+        (env.anonymous(), "POST", "/api/v1/auth/login"),
+    ):
+        response = _post(api, url, deep, method)
+        assert response.status_code == 400, (method, url, response.status_code, response.text)
+        assert "nested too deeply" in response.text, (url, response.text)
+    # In a pushed value, where nothing types it: the whole body is unreadable.
+    phone = Phone(rep)
+    record = msgspec.json.encode(phone.edit("company", new_id(), name="x", team=env.world.north)).replace(b'"x"', deep)
+    response = _post(rep, "/api/v1/sync/push", b'{"replica": "' + phone.replica.encode() + b'", "records": [' + record + b"]}")
+    assert response.status_code == 400, response.text
+    assert "nested too deeply" in response.text
+    assert rep.get(f"/api/v1/deals/{deal['id']}").json()["title"] == "Kept"
+
+
+# -- numbers beyond what the database holds ----------------------------------------------
+
+
+def test_ids_beyond_a_bigint_are_a_400_naming_the_field(env: Env) -> None:
+    rep, admin = env.as_("rep"), env.as_("admin")
+    for url, key in (
+        (f"/api/v1/tasks?assignee={TOO_BIG}", "assignee"),
+        (f"/api/v1/tasks?owner={TOO_BIG}", "owner"),
+        (f"/api/v1/deals?owner={TOO_BIG}", "owner"),
+        (f"/api/v1/activities?owner={TOO_BIG}", "owner"),
+    ):
+        response = rep.get(url)
+        assert response.status_code == 400, (url, response.text)
+        assert key in response.text
+    for api, url, body, key in (
+        (rep, "/api/v1/deals", {"title": "x", "owner": TOO_BIG}, "owner"),
+        (rep, "/api/v1/tasks", {"title": "x", "assignee": TOO_BIG}, "assignee"),
+        (admin, "/api/v1/companies", {"name": "x", "team": TOO_BIG}, "team"),
+    ):
+        response = api.post(url, json=body)
+        assert response.status_code == 400, (url, response.text)
+        assert key in _keys(response), response.text
+    response = admin.request("PUT", f"/api/v1/rules/{TOO_BIG}", json={"max_discount": "10", "won_amount_limit": "1000"})
+    assert response.status_code in (400, 404), response.text
+
+
+def test_a_pull_cursor_beyond_a_bigint_or_with_other_digits_is_a_400(env: Env) -> None:
+    rep = env.as_("rep")
+    for cursor in (f"v1-{TOO_BIG}-0", f"v1-0-{TOO_BIG}", "v1-\u00b2-0", "v1-0-\u00b2", "v1-\u0661-0"):
+        response = rep.get("/api/v1/sync/pull", params={"after": cursor})
+        assert response.status_code == 400, (cursor, response.text)
+
+
+def test_a_pushed_id_beyond_a_bigint_rejects_that_record_alone(env: Env) -> None:
+    phone = Phone(env.as_("rep"))
+    rep = env.world.users["rep"].id
+    bad = phone.edit("task", new_id(), title="Call back", owner=rep, assignee=TOO_BIG)
+    good = phone.edit("company", new_id(), name="Stored anyway", team=env.world.north)
+    results = phone.push(bad, good)
+    assert [r["status"] for r in results] == ["rejected", "ok"]
+    assert [e["field"] for e in results[0]["errors"]] == ["assignee"]
+    assert env.as_("rep").get(f"/api/v1/companies/{good.id}").status_code == 200
+
+
+# -- date-times the database cannot hold ---------------------------------------------------
+
+EARLY = "0001-01-01T00:00:00+01:00"  # the year 0 in UTC
+LATE = "9999-12-31T23:59:59-01:00"  # the year 10000 in UTC
+
+
+def test_date_time_filters_out_of_range_in_utc_are_a_400_naming_them(env: Env) -> None:
+    rep = env.as_("rep")
+    for url, key in (
+        ("/api/v1/activities", "after"),
+        ("/api/v1/activities", "before"),
+        ("/api/v1/tasks", "due_before"),
+    ):
+        for value in (EARLY, LATE):
+            response = rep.get(url, params={key: value})
+            assert response.status_code == 400, (key, value, response.text)
+            assert key in _keys(response), response.text
+    assert rep.get("/api/v1/tasks", params={"due_before": "9999-12-31T22:00:00-01:00"}).status_code == 200
+
+
+def test_date_times_out_of_range_in_utc_are_refused_by_rest_naming_the_field(env: Env) -> None:
+    rep = env.as_("rep")
+    for field in ("due_at", "remind_at", "done_at"):
+        response = rep.post("/api/v1/tasks", json={"title": "Too late", field: LATE})
+        assert response.status_code == 400, (field, response.text)
+        assert _keys(response) == {field}, response.text
+    task = rep.post("/api/v1/tasks", json={"title": "Fine", "due_at": "2026-12-01T09:00:00+01:00"}).json()
+    response = rep.patch(f"/api/v1/tasks/{task['id']}", json={"due_at": EARLY})
+    assert response.status_code == 400 and _keys(response) == {"due_at"}, response.text
+    assert rep.get(f"/api/v1/tasks/{task['id']}").json()["due_at"] == "2026-12-01T09:00:00+01:00"
+    response = rep.post("/api/v1/activities", json={"kind": "visit", "occurred_at": LATE})
+    assert response.status_code == 400 and _keys(response) == {"occurred_at"}, response.text
+
+
+def test_a_pushed_date_time_out_of_range_rejects_that_record_alone(env: Env) -> None:
+    phone = Phone(env.as_("rep"))
+    rep = env.world.users["rep"].id
+    bad = phone.edit("task", new_id(), title="Someday", owner=rep, assignee=rep, due_at=LATE)
+    visit = phone.edit("activity", new_id(), kind="visit", owner=rep, occurred_at=EARLY)
+    good = phone.edit("company", new_id(), name="Stored anyway", team=env.world.north)
+    results = phone.push(bad, visit, good)
+    assert [r["status"] for r in results] == ["rejected", "rejected", "ok"]
+    assert [e["field"] for e in results[0]["errors"]] == ["due_at"]
+    assert [e["field"] for e in results[1]["errors"]] == ["occurred_at"]
+    assert "UTC" in results[0]["errors"][0]["message"]
+    assert env.as_("rep").get(f"/api/v1/companies/{good.id}").status_code == 200
+    # The phone mends it, and the same record goes through.
+    mended = phone.edit("task", bad.id, due_at="9999-12-31T22:00:00-01:00")
+    assert phone.push(mended)[0]["status"] == "ok"
+
+
+# -- free-form values nested too deep --------------------------------------------------------
+
+
+def _deal_and_ask(env: Env, phone: Phone, **fields: Any) -> tuple[Any, Any]:
+    rep = env.world.users["rep"].id
+    deal = phone.edit("deal", new_id(), title="Deep", owner=rep, amount="1000")
+    ask = phone.edit("approval", new_id(), deal=deal.id, owner=rep, **fields)
+    return deal, ask
+
+
+@pytest.mark.parametrize("depth", [33, 320, 900])
+def test_an_approval_snapshot_nested_too_deep_is_rejected_and_blocks_nothing(env: Env, depth: int) -> None:
+    phone = Phone(env.as_("rep"))
+    deal, ask = _deal_and_ask(env, phone, snapshot={"stage": nested(depth)})
+    good = phone.edit("company", new_id(), name="Stored anyway", team=env.world.north)
+    results = phone.push(deal, ask, good)
+    assert [r["status"] for r in results] == ["ok", "rejected", "ok"]
+    assert [e["field"] for e in results[1]["errors"]] == ["snapshot"]
+    assert "deep" in results[1]["errors"][0]["message"]
+    # Pushed again (a retry after a lost answer): the same answer, no 500.
+    assert [r["status"] for r in phone.push(ask, good)] == ["rejected", "ok"]
+
+
+def test_free_form_values_up_to_the_limit_are_kept(env: Env) -> None:
+    phone = Phone(env.as_("rep"))
+    deal, ask = _deal_and_ask(env, phone, snapshot={"stage": nested(31)})
+    assert [r["status"] for r in phone.push(deal, ask)] == ["ok", "ok"]
+    assert phone.push(ask)[0]["status"] == "ok"  # the same state again: no change, no error
+    stored = msgspec.json.decode(msgspec.json.encode(phone.states[ask.id].fields["snapshot"][0][0]))
+    assert stored == {"stage": nested(31)}
+
