@@ -16,6 +16,7 @@ import msgspec
 from server.bodies import NOT_JSON, not_json
 from server.domain.accounts.guards import requires_login
 from server.domain.crm.services import KINDS, FieldErrors, Kind, ListQuery, RecordService, field_error, instant_error
+from server.domain.crm.schemas import AwareDateTime
 from server.domain.crm.tables import Activity, Contact, Deal, Task
 from sync.wire import MAX_SAFE_INTEGER
 
@@ -24,6 +25,8 @@ Offset = Annotated[int, Parameter(ge=0, le=1_000_000)]
 Search = Annotated[str | None, Parameter(max_length=200, description="words to find (prefix match)")]
 MaybeId = Annotated[uuid.UUID | None, Parameter()]
 MaybeUser = Annotated[int | None, Parameter(ge=1, le=MAX_SAFE_INTEGER)]
+#: A date-time filter, as text: see _instant.
+MaybeInstant = Annotated[str | None, Parameter(max_length=64, description="an RFC 3339 date-time with its offset, e.g. 2026-11-24T09:00:00Z")]
 
 
 async def strictly(request: Request, shape: type[msgspec.Struct], *, nested: bool = False) -> msgspec.Struct:
@@ -77,11 +80,18 @@ def _eq(column: Any, value: Any) -> Any:
     return None if value is None else column == value
 
 
-def _instant(name: str, value: dt.datetime | None) -> dt.datetime | None:
-    """A date-time filter, as given; a 400 naming it if the database could not compare it."""
-    if value is not None and (message := instant_error(value)):
-        raise ValidationException(f"{name} {message}", extra=[{"key": name, "message": message, "source": "query"}])
-    return value
+def _instant(name: str, text: str) -> dt.datetime:
+    """A date-time filter, read as strictly as a date-time in a body (an offset required, no
+    epoch numbers); a 400 naming it if it is not one, or not one the database can compare."""
+    try:
+        value = msgspec.convert(text, AwareDateTime, strict=True)
+    except msgspec.ValidationError as error:
+        message = f"not a date-time with its offset: {error}"
+    else:
+        message = instant_error(value)
+        if message is None:
+            return value
+    raise ValidationException(f"{name}: {message}", extra=[{"key": name, "message": message, "source": "query"}])
 
 
 async def list_companies(self: Controller, request: Request, q: Search = None, limit: Limit = 50, offset: Offset = 0) -> dict:
@@ -127,8 +137,8 @@ async def list_activities(
     contact: MaybeId = None,
     company: MaybeId = None,
     deal: MaybeId = None,
-    after: dt.datetime | None = None,
-    before: dt.datetime | None = None,
+    after: MaybeInstant = None,
+    before: MaybeInstant = None,
 ) -> dict:
     filters = (
         _eq(Activity.owner, owner),
@@ -151,7 +161,7 @@ async def list_tasks(
     assignee: MaybeUser = None,
     owner: MaybeUser = None,
     done: bool | None = None,
-    due_before: dt.datetime | None = None,
+    due_before: MaybeInstant = None,
     related_id: MaybeId = None,
 ) -> dict:
     filters = (

@@ -69,11 +69,12 @@ def now_ms() -> int:
 
 
 def _parse_dt(value: Any) -> dt.datetime | None:
-    return None if value is None else dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    # The parser that validated it (RFC 3339: "z", a space for "T" and more, that fromisoformat refuses).
+    return None if value is None else msgspec.convert(value, dt.datetime)
 
 
 def _parse_date(value: Any) -> dt.date | None:
-    return None if value is None else dt.date.fromisoformat(value)
+    return None if value is None else msgspec.convert(value, dt.date)
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -127,8 +128,8 @@ def instant_error(value: Any) -> str | None:
     when = value if isinstance(value, dt.datetime) else msgspec.convert(value, dt.datetime)
     try:
         when.astimezone(dt.timezone.utc)
-    except OverflowError:
-        return "is out of range: in UTC it falls outside the years 1 to 9999"
+    except (OverflowError, ValueError):  # ValueError: a time with no offset, read as local time
+        return "out of range: in UTC it falls outside the years 1 to 9999"
     return None
 
 
