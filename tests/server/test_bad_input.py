@@ -220,3 +220,20 @@ def test_free_form_values_up_to_the_limit_are_kept(env: Env) -> None:
     stored = msgspec.json.decode(msgspec.json.encode(phone.states[ask.id].fields["snapshot"][0][0]))
     assert stored == {"stage": nested(31)}
 
+
+
+def test_a_new_record_pushed_without_its_team_or_people_is_rejected_naming_the_field(env: Env) -> None:
+    phone = Phone(env.as_("rep"))
+    rep = env.world.users["rep"].id
+    results = phone.push(
+        phone.edit("contact", new_id(), name="Nobody's"),
+        phone.edit("deal", new_id(), title="Nobody's"),
+        phone.edit("task", new_id(), title="Nobody's", owner=rep),
+        phone.edit("contact", new_id(), name="Someone's", team=env.world.north),
+    )
+    assert [r["status"] for r in results] == ["rejected", "rejected", "rejected", "ok"]
+    assert [[(e["field"], e["message"]) for e in r["errors"]] for r in results[:3]] == [
+        [("team", "a team is required")],
+        [("owner", "owner is required")],
+        [("assignee", "assignee is required")],
+    ]

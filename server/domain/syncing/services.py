@@ -141,10 +141,12 @@ async def _value_errors(
                 msgspec.convert(shown, type=kind.fields, strict=True)
             except msgspec.ValidationError as error:
                 errors.append(field_error(error))
-        # A scope field left out is defaulted to the writer: checked as written.
-        defaulted = [f for f in kind.scope_fields if f not in fresh]
-        if defaulted:
-            errors += await check_write(kind, user, shown, defaulted)
+        # A scope field left out is checked as if written with its default, none: so a phone
+        # must name the team or the people a new record belongs to ("a team is required"). REST
+        # fills them in with the writer; here that would be an edit of the server's own.
+        left_out = [f for f in kind.scope_fields if f not in fresh]
+        if left_out:
+            errors += await check_write(kind, user, shown, left_out)
     return list(dict.fromkeys(errors)) if errors else errors
 
 
