@@ -11,8 +11,8 @@ from server.domain.accounts.guards import requires_admin, requires_login
 from server.domain.accounts.tables import User
 from server.domain.approvals import schemas, services
 from server.domain.crm.controllers import strictly
+from server.domain.crm.schemas import MAX_ID
 from server.domain.crm.services import KINDS, RecordService
-from sync.wire import MAX_SAFE_INTEGER
 
 
 class RulesController(Controller):
@@ -25,7 +25,7 @@ class RulesController(Controller):
         return schemas.RulesPage(items=await services.list_rules(request.user))
 
     @put("/{team:int}", operation_id="set_rules", guards=[requires_admin])
-    async def set_rules(self, request: Request, team: Annotated[int, Parameter(ge=1, le=MAX_SAFE_INTEGER)]) -> services.Rules:
+    async def set_rules(self, request: Request, team: Annotated[int, Parameter(ge=1, le=MAX_ID)]) -> services.Rules:
         body = await strictly(request, schemas.RulesUpdate)
         return await services.set_rules(request.user, team, body.max_discount, body.won_amount_limit)  # type: ignore[attr-defined]
 

@@ -16,15 +16,14 @@ import msgspec
 from server.bodies import NOT_JSON, not_json
 from server.domain.accounts.guards import requires_login
 from server.domain.crm.services import KINDS, FieldErrors, Kind, ListQuery, RecordService, field_error, instant_error
-from server.domain.crm.schemas import AwareDateTime
+from server.domain.crm.schemas import MAX_ID, AwareDateTime
 from server.domain.crm.tables import Activity, Contact, Deal, Task
-from sync.wire import MAX_SAFE_INTEGER
 
 Limit = Annotated[int, Parameter(ge=1, le=200, description="page size")]
 Offset = Annotated[int, Parameter(ge=0, le=1_000_000)]
 Search = Annotated[str | None, Parameter(max_length=200, description="words to find (prefix match)")]
 MaybeId = Annotated[uuid.UUID | None, Parameter()]
-MaybeUser = Annotated[int | None, Parameter(ge=1, le=MAX_SAFE_INTEGER)]
+MaybeUser = Annotated[int | None, Parameter(ge=1, le=MAX_ID)]
 #: A date-time filter, as text: see _instant.
 MaybeInstant = Annotated[str | None, Parameter(max_length=64, description="an RFC 3339 date-time with its offset, e.g. 2026-11-24T09:00:00Z")]
 

@@ -34,8 +34,10 @@ Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
 Percent = Annotated[str, Meta(pattern=r"^(100(\.0{1,2})?|\d{1,2}(\.\d{1,2})?)$", description="0 to 100, a decimal string")]
 Probability = Annotated[int, Meta(ge=0, le=100)]
 AwareDateTime = Annotated[dt.datetime, Meta(tz=True)]
-#: A user's (or team's) id: below 2**53, as every id a phone holds must survive a JavaScript number.
-UserId = Annotated[int, Meta(ge=1, le=MAX_SAFE_INTEGER)]
+#: The largest id of a user or a team: their tables' serial keys are PostgreSQL integers.
+MAX_ID = 2**31 - 1
+#: A user's (or team's) id.
+UserId = Annotated[int, Meta(ge=1, le=MAX_ID)]
 Stage = Literal["lead", "qualified", "proposal", "negotiation", "won", "lost"]
 ActivityKind = Literal["visit", "call", "meeting", "note"]
 RecordKind = Literal["company", "contact", "deal"]

@@ -155,9 +155,35 @@ def _holds_any(kind: msgspec.inspect.Type) -> bool:
     return False
 
 
+#: The one character no PostgreSQL text holds, as JSON writes it.
+NUL_JSON = b"\\u0000"
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a JSON value holds the NUL character in any string (or object key)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack += item.keys()
+            stack += item.values()
+        elif isinstance(item, list):
+            stack += item
+    return False
+
+
+def nul_errors(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """The fields of `values` that hold the NUL character: no database text may (PostgreSQL
+    refuses it), and no person types it."""
+    return [(name, "must not hold the NUL character (\\u0000)") for name, value in values.items() if _holds_nul(value)]
+
+
 def limit_errors(kind: Kind, values: dict[str, Any]) -> list[tuple[str, str]]:
-    """Errors in valid `values` that their types cannot express (see Kind.limits)."""
-    errors = []
+    """Errors in valid `values` that their types cannot express (see Kind.limits), and NUL characters."""
+    errors = nul_errors(values)
     for name, check in kind.limits.items():
         value = values.get(name)
         if value is not None and (message := check(value)):

@@ -15,10 +15,12 @@ from server.domain.accounts.services import CurrentUser, now
 from server.domain.accounts.tables import Device
 from server.domain.crm.services import (
     KINDS,
+    NUL_JSON,
     Kind,
     check_write,
     decode_state,
     field_error,
+    nul_errors,
     ruled_fields,
     store,
     visible_row,
@@ -228,6 +230,10 @@ async def _merge_one(
         return _rejected(record, errors)
     # Encoded once, for the row and for the answer.
     state_json = msgspec.json.encode(merged)
+    if NUL_JSON in state_json:  # one scan in C; the values are walked only when it finds one
+        errors = nul_errors({name: [s[0] for s in siblings] for name, siblings in fresh.items()})
+        if errors:
+            return _rejected(record, errors)
     await store(kind, merged, tx, existed, values, state_json)
     written.add(key)
     return sync.PushResult(type=record.type, id=record.id, status="ok", record=msgspec.Raw(state_json))  # type: ignore[arg-type]
