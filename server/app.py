@@ -60,6 +60,12 @@ def _not_visible(_: Request, __: NotVisible) -> Response:
     return Response({"status_code": 404, "detail": "no such record"}, status_code=404)
 
 
+def _nul_in_text(_: Request, error: Exception) -> Response:
+    # Record values are checked for it before any write; this catches it anywhere else (a
+    # sign-in, a search, a query parameter): PostgreSQL refuses it in every text it is given.
+    return Response({"status_code": 400, "detail": "text must not hold the NUL character (\\u0000)"}, status_code=400)
+
+
 def _conflict(_: Request, error: Exception) -> Response:
     # A race between two writers on a unique key: the loser learns it, nothing half-stored.
     log.info("integrity error: %s", error)
@@ -161,6 +167,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             NotVisible: _not_visible,
             sqlite3.IntegrityError: _conflict,
             asyncpg.exceptions.IntegrityConstraintViolationError: _conflict,
+            asyncpg.exceptions.CharacterNotInRepertoireError: _nul_in_text,
         },
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

@@ -144,7 +144,7 @@ def decode_push_body(data: bytes) -> PushBody:
 class DeviceCreate(Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/v1/sync/devices``."""
 
-    name: Annotated[str, Meta(max_length=100)] | None = None
+    name: Annotated[str, Meta(max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")] | None = None  #: no control characters
 
 
 class DeviceCreated(Struct):

@@ -368,3 +368,20 @@ def test_every_rest_field_given_every_awkward_value_is_a_201_or_a_400_naming_it(
                         # decoding of `data` before ours) in the message.
                         roots = {re.split(r"[.\[]", key)[0] for key in _keys(answer)}
                         assert name in roots or f"`{name}`" in answer.text, (kind_name, name, value, answer.text)
+
+
+def test_the_nul_character_anywhere_else_is_a_400_on_both_databases(env: Env) -> None:
+    rep = env.as_("rep")
+    assert rep.post("/api/v1/sync/devices", json={"name": "Pixel\u0000"}).status_code == 400
+    assert rep.post("/api/v1/sync/devices", json={"name": "Pixel\n8"}).status_code == 400
+    assert rep.post("/api/v1/sync/devices", json={"name": "Pixel 8 \u00e9\U0001f600"}).status_code == 201
+    signed_out = env.anonymous().post("/api/v1/auth/login", json={"email": "rep\u0000@test.example", "password": "x"})
+    assert signed_out.status_code in (400, 401), signed_out.text
+    for url, params in (
+        ("/api/v1/companies", {"q": "Acme\u0000"}),
+        ("/api/v1/sync/pull", {"after": "v1-0-0\u0000"}),
+    ):
+        response = rep.get(url, params=params)
+        assert response.status_code in (200, 400), (url, response.text)
+    response = rep.request("DELETE", "/api/v1/push/subscriptions", params={"replica": "a\u0000b"})
+    assert response.status_code == 400, response.text
