@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import sync
 from server.domain.crm.services import KINDS
 from tests.server.conftest import Api, Env
 from tests.server.test_sync_api import Phone, new_id
@@ -385,3 +386,19 @@ def test_the_nul_character_anywhere_else_is_a_400_on_both_databases(env: Env) ->
         assert response.status_code in (200, 400), (url, response.text)
     response = rep.request("DELETE", "/api/v1/push/subscriptions", params={"replica": "a\u0000b"})
     assert response.status_code == 400, response.text
+
+
+def test_a_pushed_dot_counter_past_a_32_bit_integer_is_kept(env: Env) -> None:
+    # A deal's audit trail keeps each change's counter: a BIGINT now on PostgreSQL too.
+    phone = Phone(env.as_("rep"))
+    rep, big = env.world.users["rep"].id, 2**31
+    deal = sync.Record(
+        type="deal",
+        id=new_id(),
+        vv={phone.replica: big},
+        fields={"title": [("Counted far", phone.replica, big, 1)], "owner": [(rep, phone.replica, big, 1)]},
+    )
+    good = phone.edit("company", new_id(), name="Stored too", team=env.world.north)
+    assert [r["status"] for r in phone.push(deal, good)] == ["ok", "ok"]
+    history = env.as_("rep").get(f"/api/v1/deals/{deal.id}/history").json()["items"]
+    assert history, "the deal's creation is in its trail"

@@ -43,6 +43,6 @@ class DealEvent(Table, tablename="deal_event"):
     comment = Text(default="")
     #: The writer's clock (ms) and the edit's counter, from the sibling that wrote the value.
     edit_t = BigInt(default=0)
-    counter = Integer(default=0)
+    counter = BigInt(default=0)
     #: For a decision: the approval decided.
     approval = UUID(null=True, default=None)
