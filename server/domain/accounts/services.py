@@ -106,9 +106,15 @@ async def _recent_failures(key: str, settings: SecuritySettings) -> int:
     return await LoginFailure.count().where((LoginFailure.key == key) & (LoginFailure.at > since))
 
 
+def _account_key(email: str) -> str:
+    """The throttle's key for an account: the e-mail as sign-in reads it (so " Rep@x" counts
+    against rep@x), hashed to a fixed length (lower-casing can double a text's length)."""
+    return "email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
 async def login_throttled(email: str, address: str, settings: SecuritySettings) -> bool:
     """Too many recent failures for this account or from this address."""
-    for key in (f"email:{email.lower()}", f"ip:{address}"):
+    for key in (_account_key(email), f"ip:{address}"):
         if await _recent_failures(key, settings) >= settings.login_failures:
             return True
     return False
@@ -122,7 +128,7 @@ async def authenticate(email: str, password: str, address: str, settings: Securi
     if row and ok:
         return row["id"]
     at = now()
-    await LoginFailure.insert(LoginFailure(key=f"email:{email}", at=at), LoginFailure(key=f"ip:{address}", at=at))
+    await LoginFailure.insert(LoginFailure(key=_account_key(email), at=at), LoginFailure(key=f"ip:{address}", at=at))
     # Old failures are no use to anyone; drop them while we are here.
     await LoginFailure.delete().where(LoginFailure.at < at - dt.timedelta(seconds=settings.login_window_seconds))
     return None

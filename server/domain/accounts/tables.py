@@ -59,7 +59,7 @@ class LoginFailure(Table, tablename="login_failure"):
     """A failed login, counted per account and per client address for throttling."""
 
     id = Serial(primary_key=True)
-    key = Varchar(length=400, index=True)  #: "email:<address>" or "ip:<address>"
+    key = Varchar(length=400, index=True)  #: "email:<sha256 of the address>" or "ip:<address>"
     at = Timestamptz(index=True)
 
 
