@@ -276,8 +276,13 @@ def _fields(kind_name: str) -> st.SearchStrategy[dict[str, Any]]:
 
 
 _KIND_NAMES = ["company", "contact", "deal", "activity", "task", "approval"]
+#: Derandomized: CI runs the same examples every time (a new find is a bug to fix in a session,
+#: not a red build on an unrelated change); turn derandomize off locally to explore further.
 _ANYTHING_SETTINGS = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
@@ -402,3 +407,26 @@ def test_a_pushed_dot_counter_past_a_32_bit_integer_is_kept(env: Env) -> None:
     assert [r["status"] for r in phone.push(deal, good)] == ["ok", "ok"]
     history = env.as_("rep").get(f"/api/v1/deals/{deal.id}/history").json()["items"]
     assert history, "the deal's creation is in its trail"
+
+
+@pytest.mark.parametrize(
+    ("kind_name", "fields", "named"),
+    [
+        # An invalid related_type beside a related_id: the rule pairing them once looked the
+        # record up under that type.
+        ("task", {"title": "t", "related_type": "", "related_id": "00000000-0000-0000-0000-000000000000"}, "related_type"),
+        # An invalid owner beside fields the approval rules audit: they once looked the owner's team up.
+        ("deal", {"title": "t", "owner": "me", "stage": "won", "discount": "50"}, "owner"),
+        ("deal", {"title": "t", "owner": 2**40, "amount": "1000000"}, "owner"),
+        ("approval", {"deal": "00000000-0000-0000-0000-000000000000", "owner": "me", "status": "approved"}, "owner"),
+    ],
+)
+def test_an_invalid_value_beside_a_ruled_field_is_named_and_queried_with_by_no_rule(
+    env: Env, kind_name: str, fields: dict[str, Any], named: str
+) -> None:
+    phone = Phone(env.as_("rep"))
+    record = phone.edit(kind_name, new_id(), **fields)
+    good = phone.edit("company", new_id(), name="Stored too", team=env.world.north)
+    results = phone.push(record, good)
+    assert [r["status"] for r in results] == ["rejected", "ok"]
+    assert named in {e["field"] for e in results[0]["errors"]}, results[0]

@@ -115,6 +115,9 @@ async def _value_errors(
     whole = known is None and _one_sibling_each(fresh, names) and _converts(shown, kind.fields)
     all_valid = whole or _all_valid(kind, fresh)
     before = None if known is None else sync.visible(known) if written_ruled else {}
+    #: Fields with a value that failed its own check, and the ruled values still to check.
+    invalid: set[str] = set()
+    ruled_values: list[tuple[str, Any]] = []
     for name, siblings in fresh.items():
         if name not in names:
             if name != sync.DELETED:  # its shape is checked with the authorship rules
@@ -129,14 +132,22 @@ async def _value_errors(
                     msgspec.convert({name: value}, type=kind.update, strict=True)
                 except msgspec.ValidationError as error:
                     errors.append((name, field_error(error)[1]))
+                    invalid.add(name)
                     continue
             if name in limits and value is not None and (message := limits[name](value)):
                 errors.append((name, message))
+                invalid.add(name)
                 continue
             if name in ruled:
-                # `shown` holds the value already when it is the field's only one.
-                written = shown if shown.get(name, _ABSENT) is value else {**shown, name: value}
-                errors += await check_write(kind, user, written, [name], before)
+                ruled_values.append((name, value))
+    if ruled_values:
+        # The write rules read other fields too (a task's related_type, a deal's owner): they
+        # see only values valid alone, so an invalid one is named once, and never queried with.
+        trusted = {k: v for k, v in shown.items() if k not in invalid} if invalid else shown
+        for name, value in ruled_values:
+            # `trusted` holds the value already when it is the field's only one.
+            written = trusted if trusted.get(name, _ABSENT) is value else {**trusted, name: value}
+            errors += await check_write(kind, user, written, [name], before)
     if known is None and not errors:
         if not whole:
             try:
