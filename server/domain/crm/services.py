@@ -14,7 +14,7 @@ import operator
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -68,8 +68,9 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _parse_dt(value: Any) -> dt.datetime | None:
-    # The parser that validated it (RFC 3339: "z", a space for "T" and more, that fromisoformat refuses).
+def parse_instant(value: Any) -> dt.datetime | None:
+    """A stored date-time, read by the parser that validated it (RFC 3339 allows forms, such as
+    a lower-case "z" or a space for "T", that fromisoformat refuses)."""
     return None if value is None else msgspec.convert(value, dt.datetime)
 
 
@@ -104,19 +105,24 @@ def _digits(phone: str) -> str:
 MAX_DEPTH = 32
 
 
-def _too_deep(value: Any) -> bool:
-    """Whether a JSON value nests containers more than MAX_DEPTH deep (walked without recursion)."""
+def _nodes(value: Any) -> Iterator[tuple[Any, int]]:
+    """Every part of a JSON value (object keys included), with how many containers hold it,
+    the value itself at 1: walked without recursion, whatever its depth."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        yield item, depth
         if isinstance(item, dict):
+            stack += [(key, depth + 1) for key in item]
             item = item.values()
         elif not isinstance(item, list):
             continue
-        if depth > MAX_DEPTH:
-            return True
-        stack += [(inner, depth + 1) for inner in item if isinstance(inner, (dict, list))]
-    return False
+        stack += [(inner, depth + 1) for inner in item]
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether a JSON value nests containers more than MAX_DEPTH deep."""
+    return any(depth > MAX_DEPTH and isinstance(item, (dict, list)) for item, depth in _nodes(value))
 
 
 def _depth_error(value: Any) -> str | None:
@@ -125,7 +131,7 @@ def _depth_error(value: Any) -> str | None:
 
 def instant_error(value: Any) -> str | None:
     """A date-time the database cannot hold: it is stored in UTC, which must stay within years 1 to 9999."""
-    when = value if isinstance(value, dt.datetime) else msgspec.convert(value, dt.datetime)
+    when = value if isinstance(value, dt.datetime) else parse_instant(value)
     try:
         when.astimezone(dt.timezone.utc)
     except (OverflowError, ValueError):  # ValueError: a time with no offset, read as local time
@@ -161,18 +167,7 @@ NUL_JSON = b"\\u0000"
 
 def _holds_nul(value: Any) -> bool:
     """Whether a JSON value holds the NUL character in any string (or object key)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack += item.keys()
-            stack += item.values()
-        elif isinstance(item, list):
-            stack += item
-    return False
+    return any(isinstance(item, str) and "\x00" in item for item, _ in _nodes(value))
 
 
 def nul_errors(values: dict[str, Any]) -> list[tuple[str, str]]:
@@ -328,7 +323,7 @@ KINDS: dict[str, Kind] = {
         columns=lambda v: {
             "owner": v.get("owner"),
             "kind": v.get("kind", "note"),
-            "occurred_at": _parse_dt(v.get("occurred_at")),
+            "occurred_at": parse_instant(v.get("occurred_at")),
             "contact": _uuid(v.get("contact")),
             "company": _uuid(v.get("company")),
             "deal": _uuid(v.get("deal")),
@@ -349,9 +344,9 @@ KINDS: dict[str, Kind] = {
             "owner": v.get("owner"),
             "assignee": v.get("assignee"),
             "title": v.get("title", ""),
-            "due_at": _parse_dt(v.get("due_at")),
-            "remind_at": _parse_dt(v.get("remind_at")),
-            "done_at": _parse_dt(v.get("done_at")),
+            "due_at": parse_instant(v.get("due_at")),
+            "remind_at": parse_instant(v.get("remind_at")),
+            "done_at": parse_instant(v.get("done_at")),
             "related_type": v.get("related_type"),
             "related_id": _uuid(v.get("related_id")),
         },

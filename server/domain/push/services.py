@@ -19,7 +19,7 @@ from py_vapid import Vapid, Vapid01
 from server.db import raw
 from server.domain.accounts.services import CurrentUser
 from server.domain.accounts.tables import Device
-from server.domain.crm.services import FieldErrors
+from server.domain.crm.services import FieldErrors, parse_instant
 from server.domain.push import schemas
 from server.domain.push.tables import PushMessage, PushSubscription
 from server.settings import PushSettings
@@ -285,8 +285,7 @@ async def cancel(key: str, engine: Engine | None = None) -> None:
 
 
 def _ms(iso: str) -> int:
-    # The parser that validated it: RFC 3339 allows forms ("z", a space for "T") fromisoformat refuses.
-    return int(msgspec.convert(iso, dt.datetime).timestamp() * 1000)
+    return int(parse_instant(iso).timestamp() * 1000)  # type: ignore[union-attr]
 
 
 def reminder_key(task_id: str) -> str:
